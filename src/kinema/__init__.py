@@ -1,0 +1,3 @@
+"""Kinema: an open, Sora-style text-to-video system."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,26 @@
+"""Atomic writes never leave a half-written target."""
+
+from __future__ import annotations
+
+import pytest
+
+from kinema.atomic import atomic_path, atomic_write_text
+
+
+def test_write_replaces_target(tmp_path):
+    target = tmp_path / "sub" / "a.json"
+    atomic_write_text(target, "one")
+    atomic_write_text(target, "two")
+    assert target.read_text() == "two"
+    assert [p.name for p in target.parent.iterdir()] == ["a.json"]
+
+
+def test_failure_keeps_old_version_and_no_temp(tmp_path):
+    target = tmp_path / "a.mp4"
+    target.write_text("old")
+    with pytest.raises(RuntimeError), atomic_path(target) as tmp:
+        assert tmp.suffix == ".mp4" and tmp.parent == tmp_path
+        tmp.write_text("half")
+        raise RuntimeError("crash mid-write")
+    assert target.read_text() == "old"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.mp4"]
