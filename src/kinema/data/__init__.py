@@ -1,0 +1,1 @@
+"""Video data: decoding/encoding, datasets and bucketed batches."""
