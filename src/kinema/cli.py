@@ -2,6 +2,9 @@
 
     kinema world render --out DIR --clips N [--width W --height H --seconds S --fps F --split S --seed K]
     kinema info VIDEO [VIDEO ...] [--json]
+    kinema vae train --config FILE [--a.b=c ...] [--no-resume]
+    kinema vae eval --checkpoint CK [VIDEO|DIR ...] [--json OUT]
+    kinema vae reconstruct --checkpoint CK IN OUT
 
 The CLI parses arguments and calls into the library; user errors (``KinemaError``) are printed
 as one line on stderr with exit status 2, never as a traceback.
@@ -45,6 +48,76 @@ def _info(ns: argparse.Namespace) -> int:
     return 0
 
 
+def _size(text: str) -> tuple[int, int]:
+    try:
+        h, w = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"size must look like HEIGHTxWIDTH (e.g. 64x96), got {text!r}") from None
+    if h <= 0 or w <= 0:
+        raise argparse.ArgumentTypeError(f"size must be positive, got {text!r}")
+    return h, w
+
+
+def _vae_train(ns: argparse.Namespace) -> int:
+    from kinema.config import load_config
+    from kinema.train.train_vae import VAETrainConfig, train_vae
+
+    cfg = load_config(VAETrainConfig, ns.config, ns.overrides)
+    path = train_vae(cfg, resume=not ns.no_resume, progress=not ns.quiet)
+    print(f"wrote {path}")
+    return 0
+
+
+def _vae_eval(ns: argparse.Namespace) -> int:
+    from kinema.atomic import atomic_write_text
+    from kinema.eval.vae_eval import evaluate, expand_inputs, read_for_eval, resolve_vae, world_videos
+
+    model = resolve_vae(ns.checkpoint)
+    if ns.inputs:
+        videos = [(str(p), read_for_eval(p, fps=ns.fps, size=ns.size, max_frames=ns.max_frames))
+                  for p in expand_inputs(ns.inputs)]
+    else:
+        h, w = ns.size or (64, 64)
+        videos = world_videos(ns.world_clips, seed=ns.seed, width=w, height=h, frames=ns.max_frames or 17,
+                              fps=ns.fps or 8.0)
+    report = evaluate(model, videos, max_frames=ns.max_frames, tile=ns.tile, overlap=ns.overlap)
+    for v in report["videos"]:
+        print(f"{v['name']}: {v['frames']} frames {v['width']}x{v['height']}  PSNR {v['psnr']:.2f} dB  "
+              f"SSIM {v['ssim']:.4f}  compression {v['compression']:.1f}x")
+    t = report["total"]
+    print(f"total ({t['videos']} videos, {t['frames']} frames): PSNR {t['psnr']:.2f} dB  SSIM {t['ssim']:.4f}  "
+          f"compression {t['compression']:.1f}x")
+    if ns.json:
+        atomic_write_text(ns.json, json.dumps({"checkpoint": str(ns.checkpoint), **report}, indent=2) + "\n")
+    return 0
+
+
+def _vae_reconstruct(ns: argparse.Namespace) -> int:
+    from kinema.data.video_io import probe, write_video
+    from kinema.eval.vae_eval import fit_video, read_for_eval, reconstruct, resolve_vae
+
+    model = resolve_vae(ns.checkpoint)
+    fps = ns.fps or probe(ns.input).fps
+    frames = fit_video(read_for_eval(ns.input, fps=ns.fps, size=ns.size, max_frames=ns.max_frames), model)
+    out = reconstruct(model, frames, tile=ns.tile, overlap=ns.overlap)
+    if ns.side_by_side:
+        import numpy as np
+
+        out = np.concatenate([frames, out], axis=2)
+    write_video(ns.output, out, fps)
+    print(f"wrote {ns.output} ({out.shape[0]} frames, {out.shape[2]}x{out.shape[1]})")
+    return 0
+
+
+def _add_video_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--checkpoint", required=True, help="vae.safetensors or a training run folder")
+    p.add_argument("--fps", type=float, default=None, help="resample inputs to this frame rate")
+    p.add_argument("--size", type=_size, default=None, help="resize + centre-crop inputs to HEIGHTxWIDTH")
+    p.add_argument("--max-frames", type=int, default=None, help="use at most this many frames per video")
+    p.add_argument("--tile", type=int, default=None, help="spatial tile size in pixels (large frames)")
+    p.add_argument("--overlap", type=int, default=0, help="tile overlap in pixels")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every subcommand."""
     from kinema import __version__
@@ -74,13 +147,41 @@ def build_parser() -> argparse.ArgumentParser:
     info.add_argument("videos", nargs="+", metavar="VIDEO")
     info.add_argument("--json", action="store_true", help="print JSON")
     info.set_defaults(func=_info)
+
+    vae = sub.add_parser("vae", help="the video autoencoder: train, evaluate, reconstruct")
+    vae_sub = vae.add_subparsers(dest="vae_command", required=True, metavar="SUBCOMMAND")
+    train = vae_sub.add_parser("train", help="train (or resume) an autoencoder; extra --a.b=c override the config")
+    train.add_argument("--config", default=None, help="TOML/JSON config (configs/vae_*.toml)")
+    train.add_argument("--no-resume", action="store_true", help="start over even if the run folder has a state")
+    train.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    train.set_defaults(func=_vae_train, accepts_overrides=True)
+    ev = vae_sub.add_parser("eval", help="PSNR, SSIM and compression per video and in total")
+    _add_video_options(ev)
+    ev.add_argument("inputs", nargs="*", metavar="VIDEO|DIR",
+                    help="videos or folders (default: held-out world clips)")
+    ev.add_argument("--json", default=None, metavar="OUT", help="also write the report as JSON")
+    ev.add_argument("--world-clips", type=int, default=16, help="world test clips when no input is given")
+    ev.add_argument("--seed", type=int, default=1234, help="seed of the world test clips")
+    ev.set_defaults(func=_vae_eval)
+    rec = vae_sub.add_parser("reconstruct", help="write the autoencoder's reconstruction of a video")
+    _add_video_options(rec)
+    rec.add_argument("input", metavar="IN")
+    rec.add_argument("output", metavar="OUT")
+    rec.add_argument("--side-by-side", action="store_true", help="write input | reconstruction")
+    rec.set_defaults(func=_vae_reconstruct)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``kinema`` console script."""
     parser = build_parser()
-    ns = parser.parse_args(argv)
+    ns, extra = parser.parse_known_args(argv)
+    ns.overrides = []
+    if extra:
+        bad = [e for e in extra if not (e.startswith("--") and "=" in e)]
+        if bad or not getattr(ns, "accepts_overrides", False):
+            parser.error(f"unrecognized arguments: {' '.join(bad or extra)}")
+        ns.overrides = extra
     logging.basicConfig(level=logging.DEBUG if ns.verbose else logging.INFO,
                         format="%(levelname)s %(name)s: %(message)s")
     try:

@@ -1,0 +1,1 @@
+"""Benchmarks: speed, memory and quality figures, measured as ratios within one run."""

@@ -1,0 +1,1 @@
+"""Evaluation: video metrics and (later) WorldBench."""

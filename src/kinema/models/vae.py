@@ -1,0 +1,783 @@
+"""The causal 3D video autoencoder (Sora's "video compression network").
+
+The file reads top to bottom: config and presets, the posterior, the building blocks (causal
+conv, norm, residual block, per-frame attention, down- and upsampling), encoder, decoder, the
+model with chunked and tiled encode/decode, and safetensors save/load.
+
+Compression. A video ``(B, C, T, H, W)`` in [-1, 1] with ``T = 1 + ft·k`` frames becomes a
+latent ``(B, z, 1 + k, H/s, W/s)`` (``ft = temporal_factor``, ``s = spatial_factor``). The
+first frame is encoded on its own, so an image is a one-frame video; each later group of ``ft``
+frames becomes one latent frame. Decoding inverts the shapes: ``1 + k`` latent frames give
+``1 + ft·k`` frames.
+
+Causality. Every temporal operation looks only at the past. ``CausalConv3d`` pads ``kt - 1``
+frames before the first one (copies of the first frame by default) and none after. Temporal
+downsampling (by 2) is a causal conv with kernel 3 and stride 2 over that padded sequence:
+output 0 sees only frame 0 and output ``j`` sees frames ``2j-2, 2j-1, 2j``, so ``1 + 2k`` frames
+become ``1 + k``. Temporal upsampling (by 2) is a causal conv to ``2·C`` channels followed by
+depth-to-time (each frame becomes two); of the video's first frame only the second of its two is
+kept, so ``1 + k`` frames become ``1 + 2k``. Norms are RMS over channels at each position: they
+never mix frames (GroupNorm over time would break causality and chunking) nor pixels (which
+keeps spatial tiling accurate).
+
+Chunking. So a video can be processed a few frames at a time: each causal conv keeps, in a
+cache, the tail of its padded input that its next output still needs, and the result equals
+whole-video processing up to float round-off. Memory depends on the chunk, not on the video
+length. Spatial tiling with linearly blended overlaps handles frames too large to process at
+once; it composes with chunking (each tile keeps its own cache).
+
+Latent normalisation. ``VAEConfig.scale``/``shift`` (per latent channel) live in the config and
+therefore in the checkpoint metadata: ``normalize(z) = (z - shift) · scale`` gives the diffusion
+model unit-scale latents; ``denormalize`` inverts it before ``decode``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+from einops import rearrange, repeat
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import save_file
+from torch import nn
+
+from kinema.atomic import atomic_path
+from kinema.config import from_dict
+from kinema.errors import KinemaError
+
+__all__ = [
+    "VAEConfig",
+    "VAE_PRESETS",
+    "vae_config",
+    "DiagonalGaussian",
+    "CausalCache",
+    "VideoVAE",
+    "save_vae",
+    "load_vae",
+]
+
+# --------------------------------------------------------------------------- config
+
+
+@dataclass
+class VAEConfig:
+    """Architecture of the causal video autoencoder plus its latent normalisation.
+
+    ``channel_mults`` gives one resolution level each (width ``base_channels · mult``); there is
+    a 2x spatial downsample between consecutive levels, so ``len(channel_mults)`` must be
+    ``log2(spatial_factor) + 1``. The last ``log2(temporal_factor)`` of those downsamples also
+    halve time (the decoder mirrors this: its first upsamples double time). ``scale``/``shift``
+    are per latent channel; left empty they resolve to 1.0 / 0.0 for every channel (training
+    replaces them with measured statistics: ``scale = 1/std``, ``shift = mean``).
+    """
+
+    in_channels: int = 3
+    latent_channels: int = 8
+    base_channels: int = 16
+    channel_mults: list[int] = field(default_factory=lambda: [1, 2, 4, 4])
+    num_res_blocks: int = 1  # per encoder level; the decoder has one more per level
+    temporal_factor: Literal[1, 2, 4] = 4
+    spatial_factor: int = 8
+    mid_attention: bool = False  # single-head attention over each frame's pixels in the middle blocks
+    causal_padding: Literal["replicate", "zeros"] = "replicate"  # what the causal convs see before frame 0
+    scale: list[float] = field(default_factory=list)
+    shift: list[float] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        for name in ("in_channels", "latent_channels", "base_channels", "num_res_blocks"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if not self.channel_mults or any(m < 1 for m in self.channel_mults):
+            raise ValueError(f"channel_mults must be a non-empty list of positive ints, got {self.channel_mults}")
+        sf = self.spatial_factor
+        if sf < 1 or sf & (sf - 1):
+            raise ValueError(f"spatial_factor must be a power of two (1, 2, 4, 8, ...), got {sf}")
+        if len(self.channel_mults) != self.spatial_levels + 1:
+            raise ValueError(
+                f"spatial_factor={sf} needs log2({sf}) + 1 = {self.spatial_levels + 1} channel_mults "
+                f"(one per resolution), got {len(self.channel_mults)}: {self.channel_mults}"
+            )
+        if self.temporal_factor not in (1, 2, 4):
+            raise ValueError(f"temporal_factor must be 1, 2 or 4, got {self.temporal_factor}")
+        if self.temporal_levels > self.spatial_levels:
+            raise ValueError(
+                f"temporal_factor={self.temporal_factor} needs {self.temporal_levels} downsampling stages "
+                f"but spatial_factor={sf} gives only {self.spatial_levels}"
+            )
+        z = self.latent_channels
+        self.scale = [float(s) for s in self.scale] if self.scale else [1.0] * z
+        self.shift = [float(s) for s in self.shift] if self.shift else [0.0] * z
+        for name in ("scale", "shift"):
+            if len(getattr(self, name)) != z:
+                raise ValueError(f"{name} needs one value per latent channel ({z}), got {len(getattr(self, name))}")
+        if any(s == 0.0 or not math.isfinite(s) for s in self.scale):
+            raise ValueError(f"scale values must be finite and non-zero, got {self.scale}")
+
+    @property
+    def spatial_levels(self) -> int:
+        """Number of 2x spatial downsamples, log2(spatial_factor)."""
+        return self.spatial_factor.bit_length() - 1
+
+    @property
+    def temporal_levels(self) -> int:
+        """Number of 2x temporal downsamples, log2(temporal_factor)."""
+        return {1: 0, 2: 1, 4: 2}.get(self.temporal_factor, 0)
+
+
+VAE_PRESETS: dict[str, VAEConfig] = {
+    # tests: ~14k params, milliseconds per 9x16x16 clip; 4x4x4 compression, 4 latent channels
+    "tiny": VAEConfig(latent_channels=4, base_channels=4, channel_mults=[1, 1, 1], num_res_blocks=1,
+                      temporal_factor=4, spatial_factor=4),
+    # the default model for the procedural world: 4x8x8 compression, 8 latent channels, ~2.6M params
+    "world": VAEConfig(latent_channels=8, base_channels=16, channel_mults=[1, 2, 4, 4], num_res_blocks=1,
+                       temporal_factor=4, spatial_factor=8),
+    # real video: 4x8x8 compression, 16 latent channels (as Wan 2.1 / HunyuanVideo), ~8.3M params
+    "real": VAEConfig(latent_channels=16, base_channels=32, channel_mults=[1, 2, 2, 4], num_res_blocks=1,
+                      temporal_factor=4, spatial_factor=8, mid_attention=True),
+}
+
+
+def vae_config(name: str, **overrides: object) -> VAEConfig:
+    """The preset ``name`` with ``overrides`` applied, checked like a config file.
+
+    ``scale``/``shift`` are reset to 1.0/0.0 unless given (a preset is an untrained architecture).
+    Raises ``KinemaError`` for an unknown preset, key or a bad value.
+    """
+    if name not in VAE_PRESETS:
+        raise KinemaError(f"unknown VAE preset {name!r}; choose one of: {', '.join(VAE_PRESETS)}")
+    raw = {k: v for k, v in dataclasses.asdict(VAE_PRESETS[name]).items() if k not in ("scale", "shift")}
+    raw.update(overrides)
+    return from_dict(VAEConfig, raw, where=f"vae preset {name!r}")
+
+
+# --------------------------------------------------------------------------- posterior
+
+
+class DiagonalGaussian:
+    """Diagonal Gaussian posterior q(z | x): ``mean`` and ``logvar`` of shape (B, z, t, h, w), fp32."""
+
+    def __init__(self, mean: torch.Tensor, logvar: torch.Tensor) -> None:
+        self.mean = mean.float()
+        self.logvar = logvar.float().clamp(-30.0, 20.0)
+
+    @property
+    def std(self) -> torch.Tensor:
+        return torch.exp(0.5 * self.logvar)
+
+    def sample(self, generator: torch.Generator | None = None) -> torch.Tensor:
+        """A reparameterised sample (B, z, t, h, w); noise is drawn on ``generator``'s device (CPU for
+        reproducibility across devices) and moved to the mean's device."""
+        device = generator.device if generator is not None else self.mean.device
+        noise = torch.randn(self.mean.shape, generator=generator, device=device, dtype=torch.float32)
+        return self.mean + self.std * noise.to(self.mean.device)
+
+    def mode(self) -> torch.Tensor:
+        """The mean (B, z, t, h, w): the deterministic latent used for caching and inference."""
+        return self.mean
+
+    def kl(self) -> torch.Tensor:
+        """KL(q || N(0, I)) summed over (z, t, h, w): (B,). Zero exactly when mean = 0, logvar = 0."""
+        return 0.5 * (self.mean.pow(2) + self.logvar.exp() - 1.0 - self.logvar).sum(dim=(1, 2, 3, 4))
+
+
+# --------------------------------------------------------------------------- blocks
+
+Cache = dict  # dict[nn.Module, torch.Tensor]: one causal conv's input tail, carried to the next chunk
+
+
+class CausalCache:
+    """State carried between chunks: for each spatial tile, each causal conv's input tail."""
+
+    def __init__(self) -> None:
+        self.tiles: dict[tuple[int, int], Cache] = {}
+
+    def tile(self, key: tuple[int, int]) -> Cache:
+        return self.tiles.setdefault(key, {})
+
+    def nbytes(self) -> int:
+        """Bytes held by all cached tensors (constant from the second chunk on)."""
+        return sum(t.numel() * t.element_size() for c in self.tiles.values() for t in c.values())
+
+
+class CausalConv3d(nn.Conv3d):
+    """A 3D convolution that is causal in time and "same"-padded in space.
+
+    ``(B, Cin, T, H, W) -> (B, Cout, T', H', W')``. Before the first frame it pads ``kt - 1``
+    frames (copies of frame 0, or zeros), after the last none, so output ``i`` (stride 1) sees
+    input frames ``i - kt + 1 .. i``. With time stride ``st`` the outputs are taken at padded
+    positions ``0, st, 2·st, ...``. Given a ``cache`` dict, the padding comes from the previous
+    chunk's tail instead, and the tail this chunk leaves for the next is stored, so a video fed
+    in chunks gives exactly the whole-video outputs.
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel: tuple[int, int, int],
+        stride: tuple[int, int, int] = (1, 1, 1),
+        time_padding: Literal["replicate", "zeros"] = "replicate",
+    ) -> None:
+        kt, kh, kw = kernel
+        super().__init__(in_channels, out_channels, kernel, stride=stride, padding=(0, kh // 2, kw // 2))
+        self.time_pad = kt - 1
+        self.time_padding = time_padding
+
+    def forward(self, x: torch.Tensor, cache: Cache | None = None) -> torch.Tensor:
+        kt, st = self.kernel_size[0], self.stride[0]
+        past = cache.get(self) if cache is not None else None
+        if past is None and self.time_pad > 0:  # start of the video
+            first = x[:, :, :1]
+            past = first.expand(-1, -1, self.time_pad, -1, -1) if self.time_padding == "replicate" \
+                else torch.zeros_like(first).expand(-1, -1, self.time_pad, -1, -1)
+        if past is not None:
+            x = torch.cat([past.to(x.dtype), x], dim=2)  # (B, Cin, pad + T, H, W)
+        if cache is not None and (kt > 1 or st > 1):
+            n_out = max(0, (x.shape[2] - kt) // st + 1)
+            cache[self] = x[:, :, n_out * st:].clone()  # frames the next output still needs
+        if (x.device.type == "cpu" and x.dtype == torch.float32 and not torch.is_autocast_enabled("cpu")
+                and max(self.in_channels, self.out_channels) >= _VIA_2D_MIN_CHANNELS):
+            return _conv3d_via_2d(x, self.weight, self.bias, self.stride, self.padding)  # (B, Cout, T', H', W')
+        return super().forward(x)  # (B, Cout, T', H', W')
+
+
+# fp32 CPU convs with at least this many input or output channels run as per-frame 2D convs (below
+# it a conv is cheap either way and the 2D path's extra calls cost more than they save).
+_VIA_2D_MIN_CHANNELS = 16
+
+
+def _conv3d_via_2d(
+    x: torch.Tensor,
+    weight: torch.Tensor,
+    bias: torch.Tensor | None,
+    stride: tuple[int, ...],
+    padding: tuple[int, ...],
+) -> torch.Tensor:
+    """``F.conv3d`` without time padding, as a sum over time taps of per-frame 2D convs.
+
+    (B, Cin, T, H, W) -> (B, Cout, T', H', W'). Same result to float round-off; used for fp32 on
+    CPU, where PyTorch's conv3d takes a slow path (measured 3-7x slower forward+backward than
+    this on the world preset's layers), while bf16 autocast and CUDA use ``conv3d`` itself.
+    """
+    kt, st = weight.shape[2], stride[0]
+    n = (x.shape[2] - kt) // st + 1
+    out = None
+    for k in range(kt):
+        frames = rearrange(x[:, :, k:k + st * (n - 1) + 1:st], "b c t h w -> (b t) c h w")  # (B·T', Cin, H, W)
+        y = F.conv2d(frames, weight[:, :, k], bias if k == 0 else None, stride=stride[1:], padding=padding[1:])
+        out = y if out is None else out + y  # (B·T', Cout, H', W')
+    return rearrange(out, "(b t) c h w -> b c t h w", t=n)
+
+
+class RMSNorm(nn.Module):
+    """RMS norm over channels at each (frame, pixel), computed in fp32: (B, C, T, H, W) -> same."""
+
+    def __init__(self, channels: int, eps: float = 1e-6) -> None:
+        super().__init__()
+        self.eps = eps
+        self.weight = nn.Parameter(torch.ones(channels))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        xf = x.float()
+        y = xf * torch.rsqrt(xf.pow(2).mean(dim=1, keepdim=True) + self.eps)  # (B, C, T, H, W)
+        return (y * self.weight.float().view(1, -1, 1, 1, 1)).to(x.dtype)
+
+
+class ResBlock(nn.Module):
+    """Pre-norm residual block of two causal 3x3x3 convs: (B, Cin, T, H, W) -> (B, Cout, T, H, W)."""
+
+    def __init__(self, cin: int, cout: int, time_padding: Literal["replicate", "zeros"]) -> None:
+        super().__init__()
+        self.norm1 = RMSNorm(cin)
+        self.conv1 = CausalConv3d(cin, cout, (3, 3, 3), time_padding=time_padding)
+        self.norm2 = RMSNorm(cout)
+        self.conv2 = CausalConv3d(cout, cout, (3, 3, 3), time_padding=time_padding)
+        self.skip = CausalConv3d(cin, cout, (1, 1, 1)) if cin != cout else nn.Identity()
+
+    def forward(self, x: torch.Tensor, cache: Cache | None = None) -> torch.Tensor:
+        h = self.conv1(F.silu(self.norm1(x)), cache)  # (B, Cout, T, H, W)
+        h = self.conv2(F.silu(self.norm2(h)), cache)  # (B, Cout, T, H, W)
+        return self.skip(x) + h
+
+
+class FrameAttention(nn.Module):
+    """Single-head self-attention over the pixels of each frame, never across time:
+    (B, C, T, H, W) -> same. Chunking stays exact; tiling becomes more approximate."""
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.norm = RMSNorm(channels)
+        self.qkv = CausalConv3d(channels, 3 * channels, (1, 1, 1))
+        self.proj = CausalConv3d(channels, channels, (1, 1, 1))
+
+    def forward(self, x: torch.Tensor, cache: Cache | None = None) -> torch.Tensor:
+        b, _, _, h, _ = x.shape
+        qkv = self.qkv(self.norm(x))  # (B, 3C, T, H, W)
+        q, k, v = rearrange(qkv, "b (n c) t h w -> n (b t) 1 (h w) c", n=3)  # each (B·T, 1, H·W, C)
+        o = F.scaled_dot_product_attention(q, k, v)  # (B·T, 1, H·W, C)
+        o = rearrange(o, "(b t) 1 (h w) c -> b c t h w", b=b, h=h)  # (B, C, T, H, W)
+        return x + self.proj(o)
+
+
+class Downsample(nn.Module):
+    """Halve H and W (strided 3x3 conv per frame) and, if ``temporal``, time.
+
+    (B, C, T, H, W) -> (B, C, T', H/2, W/2); T' = T, or with ``temporal`` T = 1 + 2k -> 1 + k
+    (frame 0 alone, then pairs) via a causal conv of kernel 3 and stride 2 in time.
+    """
+
+    def __init__(self, channels: int, temporal: bool, time_padding: Literal["replicate", "zeros"]) -> None:
+        super().__init__()
+        self.space = CausalConv3d(channels, channels, (1, 3, 3), stride=(1, 2, 2))
+        self.time = CausalConv3d(channels, channels, (3, 1, 1), stride=(2, 1, 1), time_padding=time_padding) \
+            if temporal else None
+
+    def forward(self, x: torch.Tensor, cache: Cache | None = None) -> torch.Tensor:
+        x = self.space(x)  # (B, C, T, H/2, W/2)
+        if self.time is not None:
+            x = self.time(x, cache)  # (B, C, 1 + (T-1)/2, H/2, W/2)
+        return x
+
+
+class Upsample(nn.Module):
+    """Double H and W (nearest, then a 3x3 conv per frame) and, if ``temporal``, time.
+
+    (B, C, t, H, W) -> (B, C, t', 2H, 2W); t' = t, or with ``temporal`` each frame becomes two
+    (a causal conv to 2C channels, then depth-to-time), except the video's first frame, which
+    becomes one: 1 + k -> 1 + 2k for the whole video, t -> 2t for a later chunk.
+    """
+
+    def __init__(self, channels: int, temporal: bool, time_padding: Literal["replicate", "zeros"]) -> None:
+        super().__init__()
+        self.time = CausalConv3d(channels, 2 * channels, (3, 1, 1), time_padding=time_padding) if temporal else None
+        self.space = CausalConv3d(channels, channels, (1, 3, 3))
+
+    def forward(self, x: torch.Tensor, cache: Cache | None = None) -> torch.Tensor:
+        if self.time is not None:
+            starts_video = cache is None or self.time not in cache
+            x = rearrange(self.time(x, cache), "b (r c) t h w -> b c (t r) h w", r=2)  # (B, C, 2t, H, W)
+            if starts_video:
+                x = x[:, :, 1:]  # the first frame maps to one frame: (B, C, 2t - 1, H, W)
+        x = repeat(x, "b c t h w -> b c t (h 2) (w 2)")  # (B, C, t', 2H, 2W)
+        return self.space(x)  # (B, C, t', 2H, 2W)
+
+
+# --------------------------------------------------------------------------- encoder / decoder
+
+
+class Encoder(nn.Module):
+    """Video (B, Cin, T, H, W) -> posterior moments (B, 2z, 1 + (T-1)/ft, H/s, W/s)."""
+
+    def __init__(self, cfg: VAEConfig) -> None:
+        super().__init__()
+        pad = cfg.causal_padding
+        chans = [cfg.base_channels * m for m in cfg.channel_mults]
+        self.conv_in = CausalConv3d(cfg.in_channels, chans[0], (3, 3, 3), time_padding=pad)
+        blocks: list[nn.Module] = []
+        cin = chans[0]
+        for level, ch in enumerate(chans):
+            for _ in range(cfg.num_res_blocks):
+                blocks.append(ResBlock(cin, ch, pad))
+                cin = ch
+            if level < len(chans) - 1:  # the deepest log2(ft) downsamples also halve time
+                blocks.append(Downsample(ch, level >= cfg.spatial_levels - cfg.temporal_levels, pad))
+        blocks.append(ResBlock(cin, cin, pad))
+        if cfg.mid_attention:
+            blocks.append(FrameAttention(cin))
+        blocks.append(ResBlock(cin, cin, pad))
+        self.blocks = nn.ModuleList(blocks)
+        self.norm_out = RMSNorm(cin)
+        self.conv_out = CausalConv3d(cin, 2 * cfg.latent_channels, (3, 3, 3), time_padding=pad)
+
+    def forward(self, x: torch.Tensor, cache: Cache | None = None) -> torch.Tensor:
+        h = self.conv_in(x, cache)  # (B, C0, T, H, W)
+        for block in self.blocks:
+            h = block(h, cache)  # ... -> (B, C_last, t, h, w)
+        return self.conv_out(F.silu(self.norm_out(h)), cache)  # (B, 2z, t, h, w)
+
+
+class Decoder(nn.Module):
+    """Latent (B, z, t, h, w) -> video (B, Cin, 1 + ft·(t-1), h·s, w·s) (mirror of the encoder)."""
+
+    def __init__(self, cfg: VAEConfig) -> None:
+        super().__init__()
+        pad = cfg.causal_padding
+        chans = [cfg.base_channels * m for m in reversed(cfg.channel_mults)]
+        self.conv_in = CausalConv3d(cfg.latent_channels, chans[0], (3, 3, 3), time_padding=pad)
+        blocks: list[nn.Module] = [ResBlock(chans[0], chans[0], pad)]
+        if cfg.mid_attention:
+            blocks.append(FrameAttention(chans[0]))
+        blocks.append(ResBlock(chans[0], chans[0], pad))
+        cin = chans[0]
+        for level, ch in enumerate(chans):
+            for _ in range(cfg.num_res_blocks + 1):
+                blocks.append(ResBlock(cin, ch, pad))
+                cin = ch
+            if level < len(chans) - 1:  # the first log2(ft) upsamples also double time
+                blocks.append(Upsample(ch, level < cfg.temporal_levels, pad))
+        self.blocks = nn.ModuleList(blocks)
+        self.norm_out = RMSNorm(cin)
+        self.conv_out = CausalConv3d(cin, cfg.in_channels, (3, 3, 3), time_padding=pad)
+
+    def forward(self, z: torch.Tensor, cache: Cache | None = None) -> torch.Tensor:
+        h = self.conv_in(z, cache)  # (B, C_last, t, h, w)
+        for block in self.blocks:
+            h = block(h, cache)  # ... -> (B, C0, T, H, W)
+        return self.conv_out(F.silu(self.norm_out(h)), cache)  # (B, Cin, T, H, W)
+
+
+# --------------------------------------------------------------------------- tiling
+
+
+def _time_slices(n: int, step: int) -> list[slice]:
+    """Frame 0 alone, then ``step`` frames at a time: the chunks of a causal pass over ``n`` frames."""
+    return [slice(0, 1)] + [slice(s, min(s + step, n)) for s in range(1, n, step)]
+
+
+def _tile_starts(size: int, tile: int, overlap: int) -> list[int]:
+    """Start offsets of tiles of length ``tile`` covering ``size`` with at least ``overlap`` overlap."""
+    if tile >= size:
+        return [0]
+    starts = list(range(0, size - tile, tile - overlap))
+    return starts + [size - tile]
+
+
+def _ramp(n: int, overlap: int, ramp_start: bool, ramp_end: bool) -> torch.Tensor:
+    """Blend weights (n,) for one tile axis: 1 inside; on a side shared with a neighbour, over the
+    ``overlap`` outermost positions, 0 for the outer quarter (those outputs saw the tile's zero
+    padding) and a linear ramp 0 -> 1 across the middle half. Two tiles overlapping by ``overlap``
+    then cross-fade linearly with weights summing to 1."""
+    w = torch.ones(n)
+    if overlap > 0:
+        d = torch.arange(overlap, dtype=torch.float32) + 0.5  # distance of each position from the edge
+        r = ((d - overlap / 4) / (overlap / 2)).clamp(0.0, 1.0)
+        if ramp_start:
+            w[:overlap] = torch.minimum(w[:overlap], r)
+        if ramp_end:
+            w[-overlap:] = torch.minimum(w[-overlap:], r.flip(0))
+    return w
+
+
+def _tiled(
+    fn: Callable[[torch.Tensor, tuple[int, int]], torch.Tensor],
+    x: torch.Tensor,
+    tile: tuple[int, int] | None,
+    overlap: int,
+    up: int,
+    down: int,
+) -> torch.Tensor:
+    """Apply ``fn`` to overlapping spatial tiles of ``x`` and blend the outputs linearly.
+
+    ``x``: (B, C, T, H, W); ``tile`` and ``overlap`` in x's units. ``fn(x_tile, (i, j))`` maps
+    (B, C, T, th, tw) -> (B, C', T', th·up/down, tw·up/down). Without tiling: ``fn(x, (0, 0))``.
+    """
+    H, W = x.shape[-2:]
+    if tile is None or (tile[0] >= H and tile[1] >= W):
+        return fn(x, (0, 0))
+    th, tw = min(tile[0], H), min(tile[1], W)
+    hs, ws = _tile_starts(H, th, overlap), _tile_starts(W, tw, overlap)
+    o = overlap * up // down
+    out = weight = None
+    for i, h0 in enumerate(hs):
+        for j, w0 in enumerate(ws):
+            y = fn(x[..., h0:h0 + th, w0:w0 + tw], (i, j))  # (B, C', T', th', tw')
+            if out is None:
+                out = y.new_zeros(*y.shape[:3], H * up // down, W * up // down)
+                weight = torch.zeros(H * up // down, W * up // down, device=y.device)
+            wh = _ramp(y.shape[-2], o, i > 0, i < len(hs) - 1)
+            ww = _ramp(y.shape[-1], o, j > 0, j < len(ws) - 1)
+            w2 = (wh[:, None] * ww[None, :]).to(y.device)  # (th', tw')
+            oh, ow = h0 * up // down, w0 * up // down
+            out[..., oh:oh + y.shape[-2], ow:ow + y.shape[-1]] += y * w2.to(y.dtype)
+            weight[oh:oh + y.shape[-2], ow:ow + y.shape[-1]] += w2
+    return out / weight.to(out.dtype)
+
+
+# --------------------------------------------------------------------------- model
+
+
+class VideoVAE(nn.Module):
+    """Causal 3D convolutional VAE: video (B, C, 1 + ft·k, H, W) <-> latent (B, z, 1 + k, H/s, W/s).
+
+    ``encode``/``decode`` process the whole video at once by default; ``chunk=True`` processes it
+    causally in chunks of ``chunk_latents`` latent frames (after the first frame alone) with flat
+    memory, and ``tile=(th, tw), overlap=px`` (pixels) processes overlapping spatial tiles, cross-
+    faded linearly over the middle half of each overlap (the outer quarter on each side, which saw
+    the tile's zero padding, is dropped). Both compose. Chunking is exact; tiling is approximate
+    within a receptive field of tile borders (exact at init for overlap >= 8·spatial_factor).
+    """
+
+    def __init__(self, cfg: VAEConfig) -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.encoder = Encoder(cfg)
+        self.decoder = Decoder(cfg)
+        self.init_weights()
+
+    def init_weights(self) -> None:
+        """All initialisation in one place.
+
+        Convs: uniform with variance 1/fan_in, zero bias. Each residual block's second conv and
+        each attention output start at zero (blocks start as identity). Temporal downsampling
+        starts as the mean of each frame group (frame 0 maps to itself) and temporal upsampling
+        as frame repetition, so at init the time axis is resampled gently.
+        """
+        for m in self.modules():
+            if isinstance(m, nn.Conv3d):
+                nn.init.kaiming_uniform_(m.weight, nonlinearity="linear")
+                nn.init.zeros_(m.bias)
+            elif isinstance(m, RMSNorm):
+                nn.init.ones_(m.weight)
+        for m in self.modules():
+            if isinstance(m, ResBlock):
+                nn.init.zeros_(m.conv2.weight)
+            elif isinstance(m, FrameAttention):
+                nn.init.zeros_(m.proj.weight)
+            elif isinstance(m, Downsample) and m.time is not None:
+                c = m.time.out_channels
+                with torch.no_grad():
+                    m.time.weight.zero_()
+                    m.time.weight[:, :, 1, 0, 0] = 0.5 * torch.eye(c)  # taps (2j-2, 2j-1, 2j): mean of the pair
+                    m.time.weight[:, :, 2, 0, 0] = 0.5 * torch.eye(c)
+            elif isinstance(m, Upsample) and m.time is not None:
+                c = m.time.in_channels
+                with torch.no_grad():
+                    m.time.weight.zero_()
+                    m.time.weight[:, :, 2, 0, 0] = torch.cat([torch.eye(c), torch.eye(c)])  # both copies = x_t
+
+    def num_params(self) -> int:
+        """Number of parameters (encoder + decoder)."""
+        return sum(p.numel() for p in self.parameters())
+
+    # ----------------------------------------------------------------- shapes and checks
+
+    def latent_shape(self, frames: int, height: int, width: int) -> tuple[int, int, int]:
+        """Latent grid (t, h, w) for a video of ``frames`` x ``height`` x ``width`` (checked)."""
+        self._check_frames(frames)
+        self._check_size(height, width)
+        ft, sf = self.cfg.temporal_factor, self.cfg.spatial_factor
+        return 1 + (frames - 1) // ft, height // sf, width // sf
+
+    def video_shape(self, t: int, h: int, w: int) -> tuple[int, int, int]:
+        """Video (T, H, W) that a latent grid (t, h, w) decodes to: (1 + ft·(t-1), h·s, w·s)."""
+        sf = self.cfg.spatial_factor
+        return 1 + self.cfg.temporal_factor * (t - 1), h * sf, w * sf
+
+    def _check_frames(self, frames: int) -> None:
+        ft = self.cfg.temporal_factor
+        if frames < 1 or (frames - 1) % ft:
+            lo = 1 + max(0, (frames - 1) // ft) * ft
+            raise ValueError(
+                f"the VAE (temporal_factor={ft}) takes 1 + {ft}·k frames (1, {1 + ft}, {1 + 2 * ft}, ...); "
+                f"got {frames} frames: trim to {lo} or pad to {lo + ft}"
+            )
+
+    def _check_size(self, height: int, width: int) -> None:
+        sf = self.cfg.spatial_factor
+        if height % sf or width % sf or height < 1 or width < 1:
+            raise ValueError(
+                f"the VAE (spatial_factor={sf}) needs height and width divisible by {sf}; "
+                f"got {height}x{width}: crop or pad to {height // sf * sf or sf}x{width // sf * sf or sf}"
+            )
+
+    @staticmethod
+    def _check_chunk(chunk_latents: int) -> None:
+        if chunk_latents < 1:
+            raise ValueError(f"chunk_latents must be >= 1 latent frame per chunk, got {chunk_latents}")
+
+    def _check_tile(self, tile: int | tuple[int, int] | None, overlap: int) -> tuple[int, int] | None:
+        if tile is None:
+            return None
+        th, tw = (tile, tile) if isinstance(tile, int) else tuple(tile)
+        sf = self.cfg.spatial_factor
+        if th % sf or tw % sf or overlap % sf or th < 1 or tw < 1 or overlap < 0:
+            raise ValueError(f"tile {th}x{tw} and overlap {overlap} must be multiples of spatial_factor={sf}")
+        if overlap >= min(th, tw):
+            raise ValueError(f"overlap ({overlap}) must be smaller than the tile ({th}x{tw})")
+        return th, tw
+
+    # ----------------------------------------------------------------- encode / decode
+
+    def encode(
+        self,
+        x: torch.Tensor,
+        *,
+        chunk: bool = False,
+        chunk_latents: int = 1,
+        tile: int | tuple[int, int] | None = None,
+        overlap: int = 0,
+    ) -> DiagonalGaussian:
+        """Video (B, C, T, H, W) in [-1, 1], T = 1 + ft·k -> posterior over (B, z, 1 + k, H/s, W/s).
+
+        ``chunk=True``: frame 0, then ``ft·chunk_latents`` frames at a time, with a causal cache
+        (same result as whole-video). ``tile``/``overlap`` in pixels (multiples of s).
+        """
+        if x.ndim != 5 or x.shape[1] != self.cfg.in_channels:
+            raise ValueError(f"expected a video (B, {self.cfg.in_channels}, T, H, W), got shape {tuple(x.shape)}")
+        self._check_frames(x.shape[2])
+        self._check_size(*x.shape[-2:])
+        tile_px = self._check_tile(tile, overlap)
+        self._check_chunk(chunk_latents)
+        sf = self.cfg.spatial_factor
+        if not chunk:
+            moments = _tiled(lambda xt, key: self.encoder(xt), x, tile_px, overlap, 1, sf)  # (B, 2z, t, h, w)
+        else:
+            cache = CausalCache()
+            step = self.cfg.temporal_factor * chunk_latents
+            moments = torch.cat([
+                _tiled(lambda xt, key: self.encoder(xt, cache.tile(key)), x[:, :, s], tile_px, overlap, 1, sf)
+                for s in _time_slices(x.shape[2], step)
+            ], dim=2)  # (B, 2z, t, h, w)
+        mean, logvar = moments.chunk(2, dim=1)  # each (B, z, t, h, w)
+        return DiagonalGaussian(mean, logvar)
+
+    def iter_decode(
+        self,
+        z: torch.Tensor,
+        *,
+        chunk_latents: int = 1,
+        tile: int | tuple[int, int] | None = None,
+        overlap: int = 0,
+        cache: CausalCache | None = None,
+    ) -> Iterator[torch.Tensor]:
+        """Decode latent (B, z, t, h, w) causally, yielding pixel chunks (B, C, T_i, h·s, w·s):
+        1 frame for latent frame 0, then ``ft·chunk_latents`` frames per chunk. Memory is flat
+        in t; a caller can write frames out as they come. ``cache`` may be passed to inspect it.
+        """
+        self._check_latent(z)
+        tile_px = self._check_tile(tile, overlap)
+        self._check_chunk(chunk_latents)
+        sf = self.cfg.spatial_factor
+        tile_lat = None if tile_px is None else (tile_px[0] // sf, tile_px[1] // sf)
+        cache = CausalCache() if cache is None else cache
+        for s in _time_slices(z.shape[2], chunk_latents):
+            yield _tiled(lambda zt, key: self.decoder(zt, cache.tile(key)), z[:, :, s], tile_lat, overlap // sf, sf, 1)
+
+    def decode(
+        self,
+        z: torch.Tensor,
+        *,
+        chunk: bool = False,
+        chunk_latents: int = 1,
+        tile: int | tuple[int, int] | None = None,
+        overlap: int = 0,
+    ) -> torch.Tensor:
+        """Latent (B, z, t, h, w) (un-normalised) -> video (B, C, 1 + ft·(t-1), h·s, w·s), ~[-1, 1].
+
+        ``chunk=True`` decodes ``chunk_latents`` latent frames at a time into a preallocated
+        output (same result as whole-video). ``tile``/``overlap`` in pixels (multiples of s).
+        """
+        self._check_latent(z)
+        tile_px = self._check_tile(tile, overlap)
+        sf = self.cfg.spatial_factor
+        if not chunk:
+            tile_lat = None if tile_px is None else (tile_px[0] // sf, tile_px[1] // sf)
+            return _tiled(lambda zt, key: self.decoder(zt), z, tile_lat, overlap // sf, sf, 1)  # (B, C, T, H, W)
+        b, _, t, h, w = z.shape
+        out: torch.Tensor | None = None
+        pos = 0
+        for part in self.iter_decode(z, chunk_latents=chunk_latents, tile=tile_px, overlap=overlap):
+            if out is None:
+                out = part.new_empty(b, self.cfg.in_channels, *self.video_shape(t, h, w))
+            out[:, :, pos:pos + part.shape[2]] = part
+            pos += part.shape[2]
+        assert out is not None and pos == out.shape[2]
+        return out  # (B, C, T, H, W)
+
+    def _check_latent(self, z: torch.Tensor) -> None:
+        if z.ndim != 5 or z.shape[1] != self.cfg.latent_channels or z.shape[2] < 1:
+            raise ValueError(
+                f"expected a latent (B, {self.cfg.latent_channels}, t, h, w) with t >= 1, got shape {tuple(z.shape)}"
+            )
+
+    def forward(
+        self, x: torch.Tensor, generator: torch.Generator | None = None
+    ) -> tuple[torch.Tensor, DiagonalGaussian]:
+        """Training pass: video (B, C, T, H, W) -> (reconstruction (B, C, T, H, W), posterior).
+
+        The latent is a posterior sample drawn with ``generator`` (the default RNG if None).
+        """
+        posterior = self.encode(x)  # over (B, z, t, h, w)
+        z = posterior.sample(generator)  # (B, z, t, h, w)
+        return self.decode(z), posterior  # (B, C, T, H, W)
+
+    # ----------------------------------------------------------------- latent normalisation
+
+    def _stats(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        scale = torch.tensor(self.cfg.scale, device=z.device, dtype=z.dtype).view(1, -1, 1, 1, 1)
+        shift = torch.tensor(self.cfg.shift, device=z.device, dtype=z.dtype).view(1, -1, 1, 1, 1)
+        return scale, shift
+
+    def normalize(self, z: torch.Tensor) -> torch.Tensor:
+        """VAE latent (B, z, t, h, w) -> unit-scale latent for the diffusion model: (z - shift) · scale."""
+        scale, shift = self._stats(z)
+        return (z - shift) * scale
+
+    def denormalize(self, z: torch.Tensor) -> torch.Tensor:
+        """Inverse of ``normalize``: (B, z, t, h, w) -> z / scale + shift, ready for ``decode``."""
+        scale, shift = self._stats(z)
+        return z / scale + shift
+
+
+# --------------------------------------------------------------------------- save / load
+
+VAE_FORMAT = "kinema.vae"
+
+
+def save_vae(model: VideoVAE, path: str | Path, dtype: torch.dtype = torch.float32) -> None:
+    """Write ``model`` as safetensors (atomically) with its resolved config in the metadata.
+
+    ``dtype=torch.bfloat16`` halves the file; ``load_vae`` always loads fp32.
+    """
+    if dtype not in (torch.float32, torch.bfloat16):
+        raise ValueError(f"save_vae dtype must be torch.float32 or torch.bfloat16, got {dtype}")
+    tensors = {k: v.detach().to(device="cpu", dtype=dtype).contiguous() for k, v in model.state_dict().items()}
+    metadata = {"format": VAE_FORMAT, "config": json.dumps(dataclasses.asdict(model.cfg))}
+    with atomic_path(path) as tmp:
+        save_file(tensors, str(tmp), metadata=metadata)
+
+
+def load_vae(path: str | Path, device: str | torch.device = "cpu") -> VideoVAE:
+    """Build a ``VideoVAE`` from a ``save_vae`` file (fp32 weights on ``device``).
+
+    Raises ``KinemaError`` if the file is missing or unreadable, is not a kinema VAE checkpoint,
+    or its tensors do not match its config.
+    """
+    p = Path(path)
+    if not p.is_file():
+        raise KinemaError(f"VAE checkpoint {p} does not exist")
+    try:
+        with safe_open(str(p), framework="pt") as f:
+            meta = f.metadata() or {}
+            if meta.get("format") != VAE_FORMAT or "config" not in meta:
+                raise KinemaError(
+                    f"{p} is not a kinema VAE checkpoint (its safetensors metadata has no "
+                    f"format={VAE_FORMAT!r} and config); save one with kinema.models.vae.save_vae"
+                )
+            cfg = from_dict(VAEConfig, json.loads(meta["config"]), where=f"{p} config")
+            tensors = {k: f.get_tensor(k) for k in f.keys()}
+    except KinemaError:
+        raise
+    except (SafetensorError, OSError, ValueError) as e:
+        raise KinemaError(f"cannot read VAE checkpoint {p}: {e}") from None
+    model = VideoVAE(cfg)
+    expected = model.state_dict()
+    missing, unexpected = sorted(set(expected) - set(tensors)), sorted(set(tensors) - set(expected))
+    if missing or unexpected:
+        raise KinemaError(
+            f"{p} does not match its config: missing tensors {missing[:5]}{' ...' if len(missing) > 5 else ''}, "
+            f"unexpected tensors {unexpected[:5]}{' ...' if len(unexpected) > 5 else ''}"
+        )
+    bad = [f"{k}: file {tuple(v.shape)} vs model {tuple(expected[k].shape)}"
+           for k, v in tensors.items() if v.shape != expected[k].shape]
+    if bad:
+        raise KinemaError(f"{p} does not match its config: shape mismatch in {'; '.join(bad[:5])}")
+    model.load_state_dict({k: v.float() for k, v in tensors.items()})
+    return model.to(device)

@@ -1,0 +1,1 @@
+"""Training loops: the autoencoder (``train_vae``) and, later, the diffusion transformer."""

@@ -1,0 +1,269 @@
+"""Train the causal video autoencoder: ``kinema vae train --config FILE [--a.b=c ...]``.
+
+Loss per step (video x in [-1, 1], reconstruction x̂ from a posterior sample):
+
+    L = l1_weight · |x̂ - x|  +  ssim_weight · (1 - SSIM(x̂, x))  +  kl_weight · KL / latent size
+        [+ adv_weight · hinge generator loss, from step adv_start]
+
+The run folder (``out``) holds ``config.json`` (the resolved config), ``state.pt`` (everything
+needed to resume exactly), ``vae.safetensors`` (the exported model, with the measured latent
+scale/shift in its config), ``log.jsonl`` (one line per logged step) and ``samples/`` (side-by-side
+input | reconstruction mp4s). Running the same command again resumes from ``state.pt``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import logging
+import math
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, Literal
+
+import torch
+from tqdm import tqdm
+
+from kinema.config import DataConfig, save_config, to_dict
+from kinema.data.dataset import build_dataloader, infinite, to_uint8_frames
+from kinema.data.video_io import write_video
+from kinema.errors import KinemaError
+from kinema.eval.metrics import psnr, ssim
+from kinema.models.discriminator import PatchDiscriminator, hinge_d_loss, hinge_g_loss
+from kinema.models.vae import VideoVAE, save_vae, vae_config
+from kinema.train.checkpoint import STATE_FILE, load_state, restore_rng, rng_state, save_state
+from kinema.train.optim import build_adamw, lr_at, set_lr
+
+logger = logging.getLogger(__name__)
+
+EXPORT_FILE = "vae.safetensors"
+
+
+@dataclasses.dataclass
+class VAETrainConfig:
+    """A VAE training run. ``vae`` overrides fields of the ``preset`` architecture."""
+
+    preset: Literal["tiny", "world", "real"] = "world"
+    vae: dict[str, Any] = dataclasses.field(default_factory=dict)
+    data: DataConfig = dataclasses.field(default_factory=DataConfig)
+    out: str = "runs/vae"
+    steps: int = 2000
+    lr: float = 1e-3
+    min_lr_ratio: float = 0.1
+    warmup: int = 100
+    weight_decay: float = 0.0
+    betas: tuple[float, float] = (0.9, 0.99)
+    grad_clip: float = 1.0
+    l1_weight: float = 1.0
+    ssim_weight: float = 0.5
+    kl_weight: float = 1e-4
+    adv_weight: float = 0.0  # 0 disables the adversarial term
+    adv_start: int = 0  # step at which the adversarial term turns on
+    disc_lr: float = 2e-4
+    bf16: bool = False  # bfloat16 autocast for the forward pass (CPU and GPU)
+    threads: int = 0  # torch CPU threads; 0 keeps torch's default
+    log_every: int = 25
+    sample_every: int = 500
+    ckpt_every: int = 250
+    stats_batches: int = 8  # batches used to measure the latent scale/shift
+    save_dtype: Literal["float32", "bfloat16"] = "float32"  # dtype of the exported vae.safetensors
+    seed: int = 0
+
+
+def _autocast(enabled: bool, device: torch.device) -> contextlib.AbstractContextManager:
+    if not enabled:
+        return contextlib.nullcontext()
+    return torch.autocast(device.type, dtype=torch.bfloat16)
+
+
+def vae_loss(
+    cfg: VAETrainConfig, x: torch.Tensor, recon: torch.Tensor, kl: torch.Tensor, latent_numel: int
+) -> tuple[torch.Tensor, dict[str, float]]:
+    """Reconstruction + structure + KL loss. x, recon: (B, C, T, H, W); kl: (B,) summed per sample."""
+    recon = recon.float()
+    l1 = (recon - x).abs().mean()
+    s = ssim(recon, x).mean()
+    kl_term = kl.mean() / latent_numel
+    loss = cfg.l1_weight * l1 + cfg.ssim_weight * (1 - s) + cfg.kl_weight * kl_term
+    return loss, {"l1": l1.item(), "ssim": s.item(), "kl": kl_term.item()}
+
+
+@torch.no_grad()
+def measure_latent_stats(model: VideoVAE, batches: Iterator[dict], n: int) -> tuple[list[float], list[float]]:
+    """Per-channel shift (mean) and scale (1/std) of posterior means over ``n`` batches."""
+    zs = []
+    for _ in range(n):
+        x = next(batches)["video"]
+        z = model.encode(x).mode()  # (B, z, t, h, w)
+        zs.append(z.transpose(0, 1).flatten(1))  # (z, B*t*h*w)
+    allz = torch.cat(zs, dim=1)
+    mean, std = allz.mean(1), allz.std(1).clamp_min(1e-4)
+    return mean.tolist(), (1.0 / std).tolist()
+
+
+def _side_by_side(x: torch.Tensor, recon: torch.Tensor) -> torch.Tensor:
+    """(B, C, T, H, W) pair -> one video (1, C, T, B*H, 2*W): rows are samples, input | recon."""
+    pair = torch.cat([x, recon.clamp(-1, 1)], dim=4)  # (B, C, T, H, 2W)
+    return torch.cat(list(pair), dim=2).unsqueeze(0)  # (1, C, T, B*H, 2W)
+
+
+class VAETrainer:
+    """State and steps of one VAE training run (see the module docstring for the run folder)."""
+
+    def __init__(self, cfg: VAETrainConfig) -> None:
+        self.cfg = cfg
+        self.out = Path(cfg.out)
+        self.device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        if cfg.threads > 0:
+            torch.set_num_threads(cfg.threads)
+        torch.manual_seed(cfg.seed)
+        self.model = VideoVAE(vae_config(cfg.preset, **cfg.vae)).to(self.device)
+        self.opt = build_adamw(self.model, cfg.lr, cfg.weight_decay, cfg.betas)
+        self.disc: PatchDiscriminator | None = None
+        self.disc_opt: torch.optim.Optimizer | None = None
+        if cfg.adv_weight > 0:
+            self.disc = PatchDiscriminator(self.model.cfg.in_channels).to(self.device)
+            self.disc_opt = torch.optim.AdamW(self.disc.parameters(), lr=cfg.disc_lr, betas=(0.5, 0.9))
+        self.generator = torch.Generator().manual_seed(cfg.seed)
+        self.step = 0
+
+    # ------------------------------------------------------------------ state
+
+    def state(self) -> dict[str, Any]:
+        state: dict[str, Any] = {
+            "step": self.step,
+            "config": json.dumps(to_dict(self.cfg), sort_keys=True),
+            "model": self.model.state_dict(),
+            "vae_config": json.dumps(dataclasses.asdict(self.model.cfg)),
+            "optimizer": self.opt.state_dict(),
+            "rng": rng_state(self.generator),
+        }
+        if self.disc is not None and self.disc_opt is not None:
+            state["disc"] = self.disc.state_dict()
+            state["disc_optimizer"] = self.disc_opt.state_dict()
+        return state
+
+    def load(self, state: dict[str, Any]) -> None:
+        saved = json.loads(state["config"])
+        for key in ("preset", "vae", "adv_weight"):
+            if saved.get(key) != to_dict(self.cfg)[key]:
+                raise KinemaError(
+                    f"cannot resume {self.out}: its {key} was {saved.get(key)!r}, the config now says "
+                    f"{to_dict(self.cfg)[key]!r}; use a new --out or the original config"
+                )
+        self.model.load_state_dict(state["model"])
+        vcfg = json.loads(state["vae_config"])
+        self.model.cfg.scale, self.model.cfg.shift = vcfg["scale"], vcfg["shift"]
+        self.opt.load_state_dict(state["optimizer"])
+        if self.disc is not None and self.disc_opt is not None:
+            self.disc.load_state_dict(state["disc"])
+            self.disc_opt.load_state_dict(state["disc_optimizer"])
+        restore_rng(state["rng"], self.generator)
+        self.step = int(state["step"])
+
+    def save(self) -> None:
+        """Measure latent stats, export ``vae.safetensors``, then write ``state.pt`` (all atomic)."""
+        stats_cfg = dataclasses.replace(self.cfg.data, seed=self.cfg.data.seed + 7919, crop="center")
+        self.model.eval()
+        shift, scale = measure_latent_stats(self.model, self._batches(stats_cfg), self.cfg.stats_batches)
+        self.model.train()
+        self.model.cfg.shift, self.model.cfg.scale = shift, scale
+        dtype = torch.bfloat16 if self.cfg.save_dtype == "bfloat16" else torch.float32
+        save_vae(self.model, self.out / EXPORT_FILE, dtype=dtype)
+        save_state(self.out / STATE_FILE, self.state())
+
+    # ------------------------------------------------------------------ steps
+
+    def _batches(self, data: DataConfig, start_step: int = 0) -> Iterator[dict]:
+        return infinite(build_dataloader(data), start_step=start_step)
+
+    def train_step(self, x: torch.Tensor) -> dict[str, float]:
+        """One optimisation step on video x (B, C, T, H, W); returns the logged values."""
+        cfg = self.cfg
+        set_lr(self.opt, lr_at(self.step, base=cfg.lr, warmup=cfg.warmup, total=cfg.steps,
+                               min_ratio=cfg.min_lr_ratio))
+        with _autocast(cfg.bf16, self.device):
+            recon, post = self.model(x, self.generator)  # (B, C, T, H, W)
+        loss, logs = vae_loss(cfg, x, recon, post.kl(), post.mean[0].numel())
+        adv_on = self.disc is not None and self.step >= cfg.adv_start
+        if adv_on:
+            assert self.disc is not None
+            g = hinge_g_loss(self.disc(recon.float()))
+            loss = loss + cfg.adv_weight * g
+            logs["g"] = g.item()
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip)
+        self.opt.step()
+        if adv_on:
+            assert self.disc is not None and self.disc_opt is not None
+            d = hinge_d_loss(self.disc(x), self.disc(recon.detach().float()))
+            self.disc_opt.zero_grad(set_to_none=True)
+            d.backward()
+            self.disc_opt.step()
+            logs["d"] = d.item()
+        logs.update(loss=loss.item(), grad_norm=float(grad_norm), lr=self.opt.param_groups[0]["lr"],
+                    psnr=psnr(recon.detach().float(), x).mean().item())
+        return logs
+
+    @torch.no_grad()
+    def write_sample(self, x: torch.Tensor) -> Path:
+        """Reconstruct x (B, C, T, H, W) and write input | reconstruction side by side."""
+        self.model.eval()
+        recon = self.model.decode(self.model.encode(x).mode())
+        self.model.train()
+        path = self.out / "samples" / f"step_{self.step:07d}.mp4"
+        write_video(path, to_uint8_frames(_side_by_side(x, recon))[0], fps=self.cfg.data.fps)
+        return path
+
+    def fit(self, *, stop_after: int | None = None, progress: bool = True) -> Path:
+        """Train until ``cfg.steps`` (or ``stop_after``), checkpointing as configured. Returns the export."""
+        cfg = self.cfg
+        self.out.mkdir(parents=True, exist_ok=True)
+        save_config(cfg, self.out / "config.json")
+        batches = self._batches(cfg.data, start_step=self.step)
+        sample_cfg = dataclasses.replace(cfg.data, seed=cfg.data.seed + 104729, crop="center",
+                                         batch_size=min(cfg.data.batch_size, 2),
+                                         split="test" if cfg.data.source == "world" else cfg.data.split)
+        sample_x = next(self._batches(sample_cfg))["video"].to(self.device)
+        end = cfg.steps if stop_after is None else min(cfg.steps, stop_after)
+        bar = tqdm(total=cfg.steps, initial=self.step, desc="vae", unit="step", disable=not progress)
+        t0, seen = time.perf_counter(), 0
+        with open(self.out / "log.jsonl", "a", encoding="utf-8") as log:
+            while self.step < end:
+                batch = next(batches)
+                x = batch["video"].to(self.device)
+                logs = self.train_step(x)
+                self.step += 1
+                seen += x.shape[0] * x.shape[2]
+                if not math.isfinite(logs["loss"]):
+                    raise KinemaError(f"loss became {logs['loss']} at step {self.step}; lower lr or use float32")
+                bar.update(1)
+                bar.set_postfix(loss=f"{logs['loss']:.4f}", psnr=f"{logs['psnr']:.1f}")
+                if self.step % cfg.log_every == 0 or self.step == end:
+                    elapsed = time.perf_counter() - t0
+                    record = {"step": self.step, **logs, "bucket": str(batch["bucket"]),
+                              "frames_per_s": seen / max(elapsed, 1e-9)}
+                    log.write(json.dumps(record) + "\n")
+                    log.flush()
+                if cfg.sample_every > 0 and self.step % cfg.sample_every == 0:
+                    self.write_sample(sample_x)
+                if self.step % cfg.ckpt_every == 0 and self.step != end:
+                    self.save()
+        bar.close()
+        self.save()
+        self.write_sample(sample_x)
+        return self.out / EXPORT_FILE
+
+
+def train_vae(cfg: VAETrainConfig, *, resume: bool = True, stop_after: int | None = None,
+              progress: bool = True) -> Path:
+    """Train (or resume, if ``cfg.out`` holds a ``state.pt``) and return the exported weights' path."""
+    trainer = VAETrainer(cfg)
+    state_path = Path(cfg.out) / STATE_FILE
+    if resume and state_path.exists():
+        trainer.load(load_state(state_path))
+        logger.info("resuming %s from step %d", cfg.out, trainer.step)
+    return trainer.fit(stop_after=stop_after, progress=progress)

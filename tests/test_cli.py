@@ -1,0 +1,69 @@
+"""The command line: world render layout, info, clean errors."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import pytest
+
+from kinema.cli import main
+from kinema.data.video_io import probe
+
+
+def test_world_render_layout(tmp_path, capsys):
+    out = tmp_path / "clips"
+    assert main(["world", "render", "--out", str(out), "--clips", "3", "--width", "48", "--height", "32",
+                 "--seconds", "1", "--fps", "8", "--split", "test", "--seed", "5", "-q"]) == 0
+    rows = list(csv.DictReader(open(out / "captions.csv")))
+    assert [r["path"] for r in rows] == [f"videos/{i:05d}.mp4" for i in range(3)]
+    for i, row in enumerate(rows):
+        info = probe(out / row["path"])
+        assert (info.frames, info.width, info.height, info.fps) == (8, 48, 32, 8.0)
+        assert row["caption"] and len(row["detailed_caption"]) > len(row["caption"])
+        truth = json.loads((out / "truth" / f"{i:05d}.json").read_text())
+        assert truth["split"] == "test" and truth["held_out"] and len(truth["frames"]) == 8
+    assert json.loads((out / "render.json").read_text())["seed"] == 5
+    assert "wrote 3 clips" in capsys.readouterr().out
+
+
+def test_world_render_is_reproducible(tmp_path):
+    for name in ("a", "b"):
+        main(["world", "render", "--out", str(tmp_path / name), "--clips", "2", "--width", "32", "--height", "32",
+              "--seconds", "0.5", "-q"])
+    assert (tmp_path / "a/captions.csv").read_text() == (tmp_path / "b/captions.csv").read_text()
+    assert (tmp_path / "a/truth/00001.json").read_bytes() == (tmp_path / "b/truth/00001.json").read_bytes()
+
+
+def test_info_prints_metadata(tmp_path, capsys):
+    main(["world", "render", "--out", str(tmp_path), "--clips", "1", "--width", "32", "--height", "32",
+          "--seconds", "1", "-q"])
+    capsys.readouterr()
+    assert main(["info", str(tmp_path / "videos/00000.mp4")]) == 0
+    assert "8 frames, 8 fps, 32x32, 1.00 s, codec h264" in capsys.readouterr().out
+    assert main(["info", "--json", str(tmp_path / "videos/00000.mp4")]) == 0
+    assert json.loads(capsys.readouterr().out)[0]["frames"] == 8
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["info", "/nonexistent/video.mp4"], "/nonexistent/video.mp4"),
+        (["world", "render", "--out", "{tmp}/x", "--clips", "0"], "--clips must be positive"),
+        (["world", "render", "--out", "{tmp}/x", "--width", "0", "-q"], "width"),
+        (["vae", "train", "--config", "{tmp}/missing.toml"], "missing.toml does not exist"),
+        (["vae", "train", "--nope=1"], "unknown key(s) nope"),
+        (["vae", "eval", "--checkpoint", "{tmp}/none.safetensors"], "none.safetensors does not exist"),
+    ],
+)
+def test_user_errors_are_one_line(tmp_path, capsys, argv, message):
+    argv = [a.replace("{tmp}", str(tmp_path)) for a in argv]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("kinema: error:") and message in err and "Traceback" not in err
+
+
+def test_overrides_only_where_accepted(capsys):
+    with pytest.raises(SystemExit):
+        main(["info", "x.mp4", "--a=1"])
+    assert "unrecognized arguments: --a=1" in capsys.readouterr().err

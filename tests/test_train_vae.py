@@ -1,0 +1,87 @@
+"""Autoencoder training: learns, exports stats, resumes exactly; eval and reconstruct run on it."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from kinema.cli import main
+from kinema.config import load_config
+from kinema.errors import KinemaError
+from kinema.eval.vae_eval import evaluate, fit_video, reconstruct, resolve_vae, world_videos
+from kinema.models.vae import load_vae
+from kinema.train.checkpoint import load_state
+from kinema.train.train_vae import VAETrainConfig, train_vae
+
+TINY = ["--preset=tiny", '--data.buckets=["5x16x16", "1x16x24"]', "--data.batch_size=2", "--stats_batches=2",
+        "--warmup=2", "--log_every=1", "--sample_every=0", "--ckpt_every=100", "--lr=3e-3"]
+
+
+def _cfg(tmp_path, *extra):
+    return load_config(VAETrainConfig, None, [*TINY, f"--out={tmp_path}", *extra])
+
+
+def test_resume_is_exact(tmp_path):
+    full = train_vae(_cfg(tmp_path / "full", "--steps=4"), progress=False)
+    part_cfg = _cfg(tmp_path / "part", "--steps=4")
+    train_vae(part_cfg, stop_after=2, progress=False)
+    assert load_state(tmp_path / "part/state.pt")["step"] == 2
+    resumed = train_vae(part_cfg, progress=False)
+    a, b = load_vae(full), load_vae(resumed)
+    for (k, va), vb in zip(a.state_dict().items(), b.state_dict().values(), strict=True):
+        assert torch.equal(va, vb), k
+    assert a.cfg.scale == b.cfg.scale and a.cfg.shift == b.cfg.shift
+    logged = [json.loads(line)["step"] for line in open(tmp_path / "part/log.jsonl")]
+    assert logged == [1, 2, 3, 4]
+
+
+def test_training_improves_and_exports_latent_stats(tmp_path):
+    path = train_vae(_cfg(tmp_path, "--steps=30"), progress=False)
+    logs = [json.loads(line) for line in open(tmp_path / "log.jsonl")]
+    first, last = np.mean([r["l1"] for r in logs[:5]]), np.mean([r["l1"] for r in logs[-5:]])
+    assert last < 0.8 * first
+    model = load_vae(path)
+    assert model.cfg.scale != [1.0] * 4 and model.cfg.shift != [0.0] * 4
+    assert (tmp_path / "samples").is_dir() and list((tmp_path / "samples").glob("*.mp4"))
+    saved = json.loads((tmp_path / "config.json").read_text())
+    assert saved["preset"] == "tiny" and saved["steps"] == 30
+
+
+def test_resume_refuses_a_different_architecture(tmp_path):
+    train_vae(_cfg(tmp_path, "--steps=2"), stop_after=1, progress=False)
+    with pytest.raises(KinemaError, match="cannot resume .* its vae was"):
+        train_vae(_cfg(tmp_path, "--steps=2", "--vae={latent_channels = 2}"), progress=False)
+
+
+def test_adversarial_term_runs(tmp_path):
+    train_vae(_cfg(tmp_path, "--steps=3", "--adv_weight=0.1", "--adv_start=1"), progress=False)
+    logs = [json.loads(line) for line in open(tmp_path / "log.jsonl")]
+    assert "g" not in logs[0] and "g" in logs[-1] and "d" in logs[-1]
+
+
+def test_eval_and_reconstruct(tmp_path, capsys):
+    train_vae(_cfg(tmp_path / "run", "--steps=2"), progress=False)
+    model = resolve_vae(tmp_path / "run")
+    clips = world_videos(2, seed=3, width=24, height=20, frames=7, fps=8.0)
+    report = evaluate(model, clips)
+    # 7 frames -> 5 (1 + 4k), 20x24 -> 20x24 (multiples of 4)
+    assert [(v["frames"], v["height"], v["width"]) for v in report["videos"]] == [(5, 20, 24)] * 2
+    assert report["total"]["compression"] == pytest.approx(3 * 5 * 20 * 24 / (4 * 2 * 5 * 6))
+    frames = fit_video(clips[0][1], model)
+    assert reconstruct(model, frames).shape == frames.shape
+    identical = evaluate(model, clips[:1])["videos"][0]
+    assert 0 < identical["psnr"] < 60 and -1 <= identical["ssim"] <= 1
+
+    from kinema.data.video_io import read_video, write_video
+
+    write_video(tmp_path / "in.mp4", clips[0][1], 8)
+    assert main(["vae", "reconstruct", "--checkpoint", str(tmp_path / "run"), str(tmp_path / "in.mp4"),
+                 str(tmp_path / "out.mp4")]) == 0
+    assert read_video(tmp_path / "out.mp4").shape == (5, 20, 24, 3)
+    assert main(["vae", "eval", "--checkpoint", str(tmp_path / "run/vae.safetensors"), str(tmp_path / "in.mp4"),
+                 "--json", str(tmp_path / "r.json")]) == 0
+    assert json.loads((tmp_path / "r.json").read_text())["total"]["videos"] == 1
+    assert "PSNR" in capsys.readouterr().out
