@@ -189,7 +189,7 @@ class DiagonalGaussian:
 
 # --------------------------------------------------------------------------- blocks
 
-Cache = dict  # dict[nn.Module, torch.Tensor]: one causal conv's input tail, carried to the next chunk
+Cache = dict[nn.Module, torch.Tensor]  # per causal conv: its input tail, carried to the next chunk
 
 
 class CausalCache:
