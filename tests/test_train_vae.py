@@ -17,7 +17,7 @@ from kinema.train.checkpoint import load_state
 from kinema.train.train_vae import VAETrainConfig, train_vae
 
 TINY = ["--preset=tiny", '--data.buckets=["5x16x16", "1x16x24"]', "--data.batch_size=2", "--stats_batches=2",
-        "--warmup=2", "--log_every=1", "--sample_every=0", "--ckpt_every=100", "--lr=3e-3"]
+        "--warmup=2", "--log_every=1", "--sample_every=0", "--ckpt_every=100", "--lr=1e-2"]
 
 
 def _cfg(tmp_path, *extra):

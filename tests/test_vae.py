@@ -230,21 +230,20 @@ def test_peak_memory_flat_in_video_length(tmp_path: Path) -> None:
 
 
 def test_tiled_close_to_untiled() -> None:
-    """Tiling is approximate: a tile's outputs within its receptive field of a tile border saw zero
-    padding instead of the neighbouring pixels. With the model as initialised (residual branches
-    start at zero, so the receptive field is small) and 64 px tiles, measured on 128x128 noise:
-    overlap 16 -> encode mean abs err 0.007 (max 0.28) against |mean| 0.47, decode 0.005 (max 0.39)
-    against |y| 0.53; overlap 32 -> equal to 1e-6 (the discarded outer quarter covers the field)."""
+    """Tiling is approximate: a tile's outputs near its borders saw zero padding instead of the
+    neighbouring pixels, and each tile's per-frame GroupNorm statistics are its own. Measured on
+    128x128 noise (the worst case: tiles of noise differ most) with the tiny model as initialised,
+    64 px tiles, |z| 0.13, |y| 0.19: encode mean abs err 0.037 / 0.024 / 0.017 and decode 0.085 /
+    0.066 / 0.046 at overlap 0 / 16 / 32. Overlap must help, and errors stay within these bounds."""
     model = tiny(None)
     x = video(5, 128, 128)
     with torch.no_grad():
         whole = model.encode(x).mean
         y = model.decode(whole)
-        for overlap, mean_tol, max_tol in [(16, 0.02, 0.5), (32, 1e-4, 1e-4)]:
-            err = (model.encode(x, tile=64, overlap=overlap).mean - whole).abs()
-            assert err.mean() < mean_tol and err.max() < max_tol, (overlap, err.mean(), err.max())
-            err = (model.decode(whole, tile=(64, 64), overlap=overlap) - y).abs()
-            assert err.mean() < mean_tol and err.max() < max_tol, (overlap, err.mean(), err.max())
+        enc = [(model.encode(x, tile=64, overlap=ov).mean - whole).abs().mean() for ov in (0, 16, 32)]
+        dec = [(model.decode(whole, tile=(64, 64), overlap=ov) - y).abs().mean() for ov in (0, 16, 32)]
+    assert enc[0] > enc[1] > enc[2] and dec[0] > dec[1] > dec[2], (enc, dec)
+    assert enc[2] < 0.2 * whole.abs().mean() and dec[2] < 0.3 * y.abs().mean(), (enc, dec)
 
 
 def test_tiling_composes_with_chunking_and_overlap_helps() -> None:
@@ -362,7 +361,7 @@ def test_training_step_reduces_reconstruction_loss() -> None:
     x = torch.cat([torch.sin(3 * xx + 2 * t), torch.cos(2 * yy - t), xx * yy * torch.ones_like(t)], dim=1)  # (1, 3, 5, 16, 16)
     opt = torch.optim.Adam(model.parameters(), lr=3e-3)
     losses = []
-    for step in range(20):
+    for step in range(40):
         recon, post = model(x, generator=g)
         loss = (recon - x).pow(2).mean() + 1e-6 * post.kl().mean()
         opt.zero_grad()
@@ -371,4 +370,4 @@ def test_training_step_reduces_reconstruction_loss() -> None:
             assert all(p.grad is not None for p in model.parameters())
         opt.step()
         losses.append(loss.item())
-    assert losses[-1] < 0.6 * losses[0], losses
+    assert sum(losses[-5:]) < 0.6 * sum(losses[:5]), losses

@@ -70,9 +70,12 @@ __all__ = [
 class VAEConfig:
     """Architecture of the causal video autoencoder plus its latent normalisation.
 
-    ``channel_mults`` gives one resolution level each (width ``base_channels · mult``); there is
-    a 2x spatial downsample between consecutive levels, so ``len(channel_mults)`` must be
-    ``log2(spatial_factor) + 1``. The last ``log2(temporal_factor)`` of those downsamples also
+    ``patch_size`` p cuts each frame into p×p pixel patches stacked as channels before the first
+    conv (space-to-depth, as in LTX-Video's VAE); the decoder's last conv predicts p·p·C channels
+    that are unstacked again. It makes every layer p² cheaper and lets the decoder place pixel
+    detail directly. ``channel_mults`` gives one resolution level each (width
+    ``base_channels · mult``); there is a 2x spatial downsample between consecutive levels, so
+    ``len(channel_mults)`` must be ``log2(spatial_factor / patch_size) + 1``. The last ``log2(temporal_factor)`` of those downsamples also
     halve time (the decoder mirrors this: its first upsamples double time). ``scale``/``shift``
     are per latent channel; left empty they resolve to 1.0 / 0.0 for every channel (training
     replaces them with measured statistics: ``scale = 1/std``, ``shift = mean``).
@@ -85,6 +88,7 @@ class VAEConfig:
     num_res_blocks: int = 1  # per encoder level; the decoder has one more per level
     temporal_factor: Literal[1, 2, 4] = 4
     spatial_factor: int = 8
+    patch_size: int = 1  # space-to-depth factor at input/output (power of two, <= spatial_factor)
     mid_attention: bool = False  # single-head attention over each frame's pixels in the middle blocks
     causal_padding: Literal["replicate", "zeros"] = "replicate"  # what the causal convs see before frame 0
     scale: list[float] = field(default_factory=list)
@@ -99,9 +103,13 @@ class VAEConfig:
         sf = self.spatial_factor
         if sf < 1 or sf & (sf - 1):
             raise ValueError(f"spatial_factor must be a power of two (1, 2, 4, 8, ...), got {sf}")
+        p = self.patch_size
+        if p < 1 or p & (p - 1) or p > sf:
+            raise ValueError(f"patch_size must be a power of two no larger than spatial_factor={sf}, got {p}")
         if len(self.channel_mults) != self.spatial_levels + 1:
             raise ValueError(
-                f"spatial_factor={sf} needs log2({sf}) + 1 = {self.spatial_levels + 1} channel_mults "
+                f"spatial_factor={sf} with patch_size={p} needs log2({sf}/{p}) + 1 = {self.spatial_levels + 1} "
+                f"channel_mults "
                 f"(one per resolution), got {len(self.channel_mults)}: {self.channel_mults}"
             )
         if self.temporal_factor not in (1, 2, 4):
@@ -122,8 +130,8 @@ class VAEConfig:
 
     @property
     def spatial_levels(self) -> int:
-        """Number of 2x spatial downsamples, log2(spatial_factor)."""
-        return self.spatial_factor.bit_length() - 1
+        """Number of 2x spatial downsamples, log2(spatial_factor / patch_size)."""
+        return (self.spatial_factor // self.patch_size).bit_length() - 1
 
     @property
     def temporal_levels(self) -> int:
@@ -276,18 +284,29 @@ def _conv3d_via_2d(
     return rearrange(out, "(b t) c h w -> b c t h w", t=n)
 
 
-class RMSNorm(nn.Module):
-    """RMS norm over channels at each (frame, pixel), computed in fp32: (B, C, T, H, W) -> same."""
+class FrameGroupNorm(nn.Module):
+    """GroupNorm over (channels of a group, H, W) of each frame separately, in fp32, with an
+    affine gain and bias: (B, C, T, H, W) -> same.
+
+    Statistics never cross frames, so the norm is causal and chunked processing stays exact.
+    Measured on world clips (overfitting 4 clips, 150 steps): a per-pixel RMSNorm over channels
+    plateaued at ~21 dB, and so did any norm right before the encoder's or decoder's output conv
+    (it strips the absolute colour/brightness the output needs); with this norm inside the
+    residual blocks only, the same probe reaches 27 dB and climbs.
+    """
 
     def __init__(self, channels: int, eps: float = 1e-6) -> None:
         super().__init__()
+        self.groups = 8 if channels % 8 == 0 and channels >= 16 else 1
         self.eps = eps
         self.weight = nn.Parameter(torch.ones(channels))
+        self.bias = nn.Parameter(torch.zeros(channels))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        xf = x.float()
-        y = xf * torch.rsqrt(xf.pow(2).mean(dim=1, keepdim=True) + self.eps)  # (B, C, T, H, W)
-        return (y * self.weight.float().view(1, -1, 1, 1, 1)).to(x.dtype)
+        b = x.shape[0]
+        frames = rearrange(x.float(), "b c t h w -> (b t) c h w")  # (B·T, C, H, W)
+        y = F.group_norm(frames, self.groups, self.weight.float(), self.bias.float(), self.eps)
+        return rearrange(y, "(b t) c h w -> b c t h w", b=b).to(x.dtype)  # (B, C, T, H, W)
 
 
 class ResBlock(nn.Module):
@@ -295,9 +314,9 @@ class ResBlock(nn.Module):
 
     def __init__(self, cin: int, cout: int, time_padding: Literal["replicate", "zeros"]) -> None:
         super().__init__()
-        self.norm1 = RMSNorm(cin)
+        self.norm1 = FrameGroupNorm(cin)
         self.conv1 = CausalConv3d(cin, cout, (3, 3, 3), time_padding=time_padding)
-        self.norm2 = RMSNorm(cout)
+        self.norm2 = FrameGroupNorm(cout)
         self.conv2 = CausalConv3d(cout, cout, (3, 3, 3), time_padding=time_padding)
         self.skip = CausalConv3d(cin, cout, (1, 1, 1)) if cin != cout else nn.Identity()
 
@@ -313,7 +332,7 @@ class FrameAttention(nn.Module):
 
     def __init__(self, channels: int) -> None:
         super().__init__()
-        self.norm = RMSNorm(channels)
+        self.norm = FrameGroupNorm(channels)
         self.qkv = CausalConv3d(channels, 3 * channels, (1, 1, 1))
         self.proj = CausalConv3d(channels, channels, (1, 1, 1))
 
@@ -379,7 +398,8 @@ class Encoder(nn.Module):
         super().__init__()
         pad = cfg.causal_padding
         chans = [cfg.base_channels * m for m in cfg.channel_mults]
-        self.conv_in = CausalConv3d(cfg.in_channels, chans[0], (3, 3, 3), time_padding=pad)
+        self.patch = cfg.patch_size
+        self.conv_in = CausalConv3d(cfg.in_channels * self.patch**2, chans[0], (3, 3, 3), time_padding=pad)
         blocks: list[nn.Module] = []
         cin = chans[0]
         for level, ch in enumerate(chans):
@@ -393,14 +413,15 @@ class Encoder(nn.Module):
             blocks.append(FrameAttention(cin))
         blocks.append(ResBlock(cin, cin, pad))
         self.blocks = nn.ModuleList(blocks)
-        self.norm_out = RMSNorm(cin)
         self.conv_out = CausalConv3d(cin, 2 * cfg.latent_channels, (3, 3, 3), time_padding=pad)
 
     def forward(self, x: torch.Tensor, cache: Cache | None = None) -> torch.Tensor:
-        h = self.conv_in(x, cache)  # (B, C0, T, H, W)
+        p = self.patch
+        x = rearrange(x, "b c t (h p1) (w p2) -> b (c p1 p2) t h w", p1=p, p2=p)  # (B, Cin·p², T, H/p, W/p)
+        h = self.conv_in(x, cache)  # (B, C0, T, H/p, W/p)
         for block in self.blocks:
             h = block(h, cache)  # ... -> (B, C_last, t, h, w)
-        return self.conv_out(F.silu(self.norm_out(h)), cache)  # (B, 2z, t, h, w)
+        return self.conv_out(F.silu(h), cache)  # (B, 2z, t, h, w); no norm here: see FrameGroupNorm
 
 
 class Decoder(nn.Module):
@@ -423,14 +444,16 @@ class Decoder(nn.Module):
             if level < len(chans) - 1:  # the first log2(ft) upsamples also double time
                 blocks.append(Upsample(ch, level < cfg.temporal_levels, pad))
         self.blocks = nn.ModuleList(blocks)
-        self.norm_out = RMSNorm(cin)
-        self.conv_out = CausalConv3d(cin, cfg.in_channels, (3, 3, 3), time_padding=pad)
+        self.patch = cfg.patch_size
+        self.conv_out = CausalConv3d(cin, cfg.in_channels * self.patch**2, (3, 3, 3), time_padding=pad)
 
     def forward(self, z: torch.Tensor, cache: Cache | None = None) -> torch.Tensor:
         h = self.conv_in(z, cache)  # (B, C_last, t, h, w)
         for block in self.blocks:
-            h = block(h, cache)  # ... -> (B, C0, T, H, W)
-        return self.conv_out(F.silu(self.norm_out(h)), cache)  # (B, Cin, T, H, W)
+            h = block(h, cache)  # ... -> (B, C0, T, H/p, W/p)
+        x = self.conv_out(F.silu(h), cache)  # (B, Cin·p², T, H/p, W/p); no norm before the output
+        p = self.patch
+        return rearrange(x, "b (c p1 p2) t h w -> b c t (h p1) (w p2)", p1=p, p2=p)  # (B, Cin, T, H, W)
 
 
 # --------------------------------------------------------------------------- tiling
@@ -524,21 +547,22 @@ class VideoVAE(nn.Module):
     def init_weights(self) -> None:
         """All initialisation in one place.
 
-        Convs: uniform with variance 1/fan_in, zero bias. Each residual block's second conv and
-        each attention output start at zero (blocks start as identity). Temporal downsampling
+        Convs: PyTorch's default uniform init (variance 1/(3·fan_in)), zero bias; norms: unit gain,
+        zero bias. Residual convs are *not* zero-initialised: measured on world clips, identity-at-
+        init residual blocks learned spatial detail far more slowly (22.6 vs 29.4 dB after 150
+        steps in a 2D probe). Attention outputs start at zero. Temporal downsampling
         starts as the mean of each frame group (frame 0 maps to itself) and temporal upsampling
         as frame repetition, so at init the time axis is resampled gently.
         """
         for m in self.modules():
             if isinstance(m, nn.Conv3d):
-                nn.init.kaiming_uniform_(m.weight, nonlinearity="linear")
+                nn.init.kaiming_uniform_(m.weight, a=math.sqrt(5))
                 nn.init.zeros_(m.bias)
-            elif isinstance(m, RMSNorm):
+            elif isinstance(m, FrameGroupNorm):
                 nn.init.ones_(m.weight)
+                nn.init.zeros_(m.bias)
         for m in self.modules():
-            if isinstance(m, ResBlock):
-                nn.init.zeros_(m.conv2.weight)
-            elif isinstance(m, FrameAttention):
+            if isinstance(m, FrameAttention):
                 nn.init.zeros_(m.proj.weight)
             elif isinstance(m, Downsample) and m.time is not None:
                 c = m.time.out_channels

@@ -1,0 +1,49 @@
+"""Flow matching: the path (``path``), where to train and sample (``schedule``), solvers (``sampler``).
+
+The convention (``t = 0`` data, ``t = 1`` noise, ``v = noise - x0``) is written once, in
+``kinema.flow.path``.
+"""
+
+from kinema.flow.path import (
+    apply_conditioning,
+    frame_times,
+    interpolate,
+    masked_mse,
+    predict_noise,
+    predict_x0,
+    velocity_target,
+)
+from kinema.flow.sampler import ModelFn, Solver, cfg_velocity, denoise, get_noise, guided, sdedit_start
+from kinema.flow.schedule import (
+    COND_KINDS,
+    CondMaskConfig,
+    get_schedule,
+    resolution_shift,
+    sample_cond_mask,
+    sample_times,
+    shift_time,
+)
+
+__all__ = [
+    "COND_KINDS",
+    "CondMaskConfig",
+    "ModelFn",
+    "Solver",
+    "apply_conditioning",
+    "cfg_velocity",
+    "denoise",
+    "frame_times",
+    "get_noise",
+    "get_schedule",
+    "guided",
+    "interpolate",
+    "masked_mse",
+    "predict_noise",
+    "predict_x0",
+    "resolution_shift",
+    "sample_cond_mask",
+    "sample_times",
+    "sdedit_start",
+    "shift_time",
+    "velocity_target",
+]
