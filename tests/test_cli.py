@@ -67,3 +67,20 @@ def test_overrides_only_where_accepted(capsys):
     with pytest.raises(SystemExit):
         main(["info", "x.mp4", "--a=1"])
     assert "unrecognized arguments: --a=1" in capsys.readouterr().err
+
+
+def test_generate_writes_video_and_image(tmp_path, capsys):
+    from test_pipeline import _save_model
+
+    model = _save_model(tmp_path / "model")
+    assert main(["generate", "a red circle moves right", "-o", str(tmp_path / "v.mp4"), "--checkpoint", str(model),
+                 "--width", "24", "--height", "16", "--frames", "5", "--steps", "2", "-q"]) == 0
+    info = probe(tmp_path / "v.mp4")
+    assert (info.frames, info.width, info.height) == (5, 24, 16)
+    out = capsys.readouterr().out
+    assert "wrote" in out and "detailed prompt: " in out  # the world grammar expanded the short prompt
+    assert main(["generate", "a blue star", "-o", str(tmp_path / "i.png"), "--checkpoint", str(model),
+                 "--frames", "1", "--steps", "1", "-q"]) == 0
+    assert probe(tmp_path / "i.png").frames == 1
+    assert main(["generate", "x", "-o", str(tmp_path / "bad.mp4"), "--checkpoint", str(model), "--width", "20"]) == 2
+    assert "nearest valid widths: 16 or 24" in capsys.readouterr().err

@@ -2,6 +2,9 @@
 
     kinema world render --out DIR --clips N [--width W --height H --seconds S --fps F --split S --seed K]
     kinema info VIDEO [VIDEO ...] [--json]
+    kinema generate "PROMPT" -o out.mp4 [--seconds S --fps F --width W --height H --frames N
+                    --steps N --guidance G --negative TEXT --seed K --checkpoint DIR --solver S]
+    kinema train --config FILE [--a.b=c ...] [--no-resume]
     kinema vae train --config FILE [--a.b=c ...] [--no-resume]
     kinema vae eval --checkpoint CK [VIDEO|DIR ...] [--json OUT]
     kinema vae reconstruct --checkpoint CK IN OUT
@@ -109,6 +112,23 @@ def _vae_reconstruct(ns: argparse.Namespace) -> int:
     return 0
 
 
+def _generate(ns: argparse.Namespace) -> int:
+    from kinema.pipeline import DEFAULT_MODEL, Pipeline, save_result
+
+    pipe = Pipeline.from_pretrained(ns.checkpoint or DEFAULT_MODEL, device=ns.device, threads=ns.threads,
+                                    dtype=ns.dtype)
+    result = pipe(ns.prompt, negative_prompt=ns.negative, width=ns.width, height=ns.height, seconds=ns.seconds,
+                  frames=ns.frames, fps=ns.fps, steps=ns.steps, guidance=ns.guidance, solver=ns.solver,
+                  shift=ns.shift, seed=ns.seed, expand=False if ns.no_expand else None, progress=not ns.quiet)
+    path = save_result(result, ns.output)
+    t, h, w, _ = result.frames.shape
+    print(f"wrote {path} ({t} frame{'s' if t != 1 else ''}, {w}x{h} at {result.fps:g} fps, "
+          f"{result.timings['total_s']:.1f} s)")
+    if result.detailed_prompt != result.prompt:
+        print(f"detailed prompt: {result.detailed_prompt}")
+    return 0
+
+
 def _add_video_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--checkpoint", required=True, help="vae.safetensors or a training run folder")
     p.add_argument("--fps", type=float, default=None, help="resample inputs to this frame rate")
@@ -147,6 +167,28 @@ def build_parser() -> argparse.ArgumentParser:
     info.add_argument("videos", nargs="+", metavar="VIDEO")
     info.add_argument("--json", action="store_true", help="print JSON")
     info.set_defaults(func=_info)
+
+    gen = sub.add_parser("generate", help="generate a video (or an image with --frames 1) from a prompt")
+    gen.add_argument("prompt", help="what the video shows; short prompts are expanded into detailed captions")
+    gen.add_argument("-o", "--output", default="out.mp4", help="output .mp4/.gif/.webm, or .png for --frames 1")
+    gen.add_argument("--checkpoint", default=None, help="model folder (default: the embedded default model)")
+    gen.add_argument("--seconds", type=float, default=None)
+    gen.add_argument("--frames", type=int, default=None, help="frame count (1 + 4k; 1 = a single image)")
+    gen.add_argument("--fps", type=float, default=None)
+    gen.add_argument("--width", type=int, default=None)
+    gen.add_argument("--height", type=int, default=None)
+    gen.add_argument("--steps", type=int, default=None, help="sampling steps")
+    gen.add_argument("--guidance", type=float, default=None, help="classifier-free guidance scale (1 = off)")
+    gen.add_argument("--negative", default="", help="negative prompt (what to steer away from)")
+    gen.add_argument("--solver", choices=["euler", "heun", "midpoint"], default=None)
+    gen.add_argument("--shift", type=float, default=None, help="time-schedule shift (default: by resolution)")
+    gen.add_argument("--seed", type=int, default=0)
+    gen.add_argument("--no-expand", action="store_true", help="use the prompt as given (no recaptioning)")
+    gen.add_argument("--device", default="cpu")
+    gen.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    gen.add_argument("--dtype", choices=["fp32", "bf16"], default="fp32", help="bf16 autocast for the transformer")
+    gen.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    gen.set_defaults(func=_generate)
 
     vae = sub.add_parser("vae", help="the video autoencoder: train, evaluate, reconstruct")
     vae_sub = vae.add_subparsers(dest="vae_command", required=True, metavar="SUBCOMMAND")
