@@ -84,3 +84,25 @@ def test_generate_writes_video_and_image(tmp_path, capsys):
     assert probe(tmp_path / "i.png").frames == 1
     assert main(["generate", "x", "-o", str(tmp_path / "bad.mp4"), "--checkpoint", str(model), "--width", "20"]) == 2
     assert "nearest valid widths: 16 or 24" in capsys.readouterr().err
+
+
+def test_train_then_generate_end_to_end(tmp_path, capsys):
+    """The README flow on a tiny model: `kinema train` exports a model folder `kinema generate` reads."""
+    import torch
+
+    from kinema.models.vae import VideoVAE, save_vae, vae_config
+
+    save_vae(VideoVAE(vae_config("tiny")), tmp_path / "vae.safetensors")
+    threads = torch.get_num_threads()
+    try:
+        assert main(["train", "--config", "configs/dit_tiny.toml", f"--vae={tmp_path / 'vae.safetensors'}",
+                     f"--out={tmp_path / 'run'}", "--steps=2", "--sample_every=0", "-q"]) == 0
+    finally:
+        torch.set_num_threads(threads)
+    assert "wrote" in capsys.readouterr().out
+    assert main(["generate", "a green square", "-o", str(tmp_path / "g.gif"), "--checkpoint",
+                 str(tmp_path / "run" / "model"), "--steps", "2", "-q"]) == 0
+    assert probe(tmp_path / "g.gif").frames >= 1
+    assert main(["train", "--config", "configs/dit_tiny.toml", "--vae=/nonexistent.safetensors",
+                 f"--out={tmp_path / 'run2'}"]) == 2
+    assert "nonexistent.safetensors" in capsys.readouterr().err

@@ -61,6 +61,13 @@ def _size(text: str) -> tuple[int, int]:
     return h, w
 
 
+def _train(ns: argparse.Namespace) -> int:
+    from kinema.train.train_dit import run
+
+    run(ns.config, ns.overrides, resume=not ns.no_resume, progress=not ns.quiet)
+    return 0
+
+
 def _vae_train(ns: argparse.Namespace) -> int:
     from kinema.config import load_config
     from kinema.train.train_vae import VAETrainConfig, train_vae
@@ -189,6 +196,13 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--dtype", choices=["fp32", "bf16"], default="fp32", help="bf16 autocast for the transformer")
     gen.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     gen.set_defaults(func=_generate)
+
+    tr = sub.add_parser("train", help="train (or resume) the text-to-video transformer; extra --a.b=c override "
+                        "the config; runs under torchrun for data parallelism")
+    tr.add_argument("--config", default=None, help="TOML/JSON config (configs/dit_*.toml)")
+    tr.add_argument("--no-resume", action="store_true", help="start over even if the run folder has a state")
+    tr.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    tr.set_defaults(func=_train, accepts_overrides=True)
 
     vae = sub.add_parser("vae", help="the video autoencoder: train, evaluate, reconstruct")
     vae_sub = vae.add_subparsers(dest="vae_command", required=True, metavar="SUBCOMMAND")

@@ -13,7 +13,7 @@
 3. Encode the text once: [prompt; negative prompt] in one batch for classifier-free guidance (the
    prompt alone when ``guidance == 1``), and the DiT's text keys/values once (``encode_text_kv``).
 4. Latent noise from ``flow.get_noise`` with the seed, drawn on the CPU (same video on any device).
-5. The schedule, shifted for the token count (``flow.resolution_shift``, clamped).
+5. The schedule, shifted for the token count (``flow.default_shift``).
 6. ``flow.denoise`` with batched CFG (``flow.guided``) under ``torch.inference_mode`` (and bf16
    autocast when the pipeline was built with ``dtype=torch.bfloat16``); tqdm progress, callback.
 7. Denormalise and decode with the VAE causally, one latent frame at a time (flat memory).
@@ -47,7 +47,7 @@ from kinema.atomic import atomic_path
 from kinema.data.dataset import to_model_video, to_uint8_frames
 from kinema.data.video_io import write_video
 from kinema.errors import KinemaError
-from kinema.flow import denoise, get_noise, get_schedule, guided, resolution_shift
+from kinema.flow import default_shift, denoise, get_noise, get_schedule, guided
 from kinema.models.bundle import MODEL_JSON, Bundle, load_bundle
 from kinema.models.dit import DiT, TextCache
 from kinema.models.text import expand_prompt
@@ -71,7 +71,6 @@ SOLVERS = ("euler", "heun", "midpoint")
 MAX_SIDE = 4096  # pixels per side
 MAX_TOKENS = 1 << 20  # DiT tokens per video (≈ 1080p for 16 s at 8x8x4 compression and 2x2 patches)
 MAX_FPS = 240.0
-SHIFT_MAX_TOKENS = 4096  # resolution_shift extrapolates beyond its calibration; clamp the token count
 TRAIN_HINT = "train one with `kinema train --config configs/dit_world.toml`"
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
 VIDEO_SUFFIXES = (".mp4", ".mkv", ".webm", ".gif")
@@ -390,7 +389,7 @@ class Pipeline:
         if not _is_number(shift) or shift < 0:
             raise KinemaError(f"shift must be a number > 0 (or 0 for the resolution-dependent default), got {shift!r}")
         if shift == 0:
-            shift = resolution_shift(min(tokens, SHIFT_MAX_TOKENS), max_tokens=SHIFT_MAX_TOKENS)  # no extrapolation
+            shift = default_shift(tokens)
         if expand is None:  # as the model was trained: detailed captions -> expand (or an explicit expander)
             expand = expander is not None or self.info.caption_field == "detailed_caption"
 

@@ -17,6 +17,7 @@ from kinema.flow.sampler import ModelFn, Solver, cfg_velocity, denoise, get_nois
 from kinema.flow.schedule import (
     COND_KINDS,
     CondMaskConfig,
+    default_shift,
     get_schedule,
     resolution_shift,
     sample_cond_mask,
@@ -31,6 +32,7 @@ __all__ = [
     "Solver",
     "apply_conditioning",
     "cfg_velocity",
+    "default_shift",
     "denoise",
     "frame_times",
     "get_noise",

@@ -101,6 +101,12 @@ def resolution_shift(
     return math.exp(mu)
 
 
+def default_shift(num_tokens: int, *, max_tokens: int = 4096) -> float:
+    """The shift training and sampling use when none is configured: ``resolution_shift`` with the
+    token count clamped to its calibrated range (no extrapolation past ``max_tokens``)."""
+    return resolution_shift(min(num_tokens, max_tokens), max_tokens=max_tokens)
+
+
 def get_schedule(steps: int, *, shift: float = 1.0) -> list[float]:
     """Sampling times: ``steps + 1`` floats from exactly 1.0 down to exactly 0.0.
 

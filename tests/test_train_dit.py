@@ -1,0 +1,178 @@
+"""DiT training: learns, exports a loadable model folder, resumes exactly, accumulates correctly."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from kinema.config import load_config
+from kinema.errors import ConfigError, KinemaError
+from kinema.models.bundle import load_bundle
+from kinema.models.dit import load_dit
+from kinema.models.vae import VideoVAE, save_vae, vae_config
+from kinema.train.checkpoint import load_state
+from kinema.train.train_dit import DiTTrainConfig, DiTTrainer, MicroBatch, drop_captions, flow_loss, train_dit
+
+CONFIG = Path(__file__).resolve().parents[1] / "configs" / "dit_tiny.toml"  # tiny DiT, 32-d text, 5x16x16 + 1x16x16
+QUIET = ["--sample_every=0", "--ckpt_every=100"]
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def vae_path(tmp_path_factory):
+    """A tiny, untrained autoencoder (4x4x4 compression, 4 latent channels)."""
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("vae") / "vae.safetensors"
+    save_vae(VideoVAE(vae_config("tiny")), path)
+    return path
+
+
+def _cfg(vae_path, out, *extra) -> DiTTrainConfig:
+    return load_config(DiTTrainConfig, CONFIG, [*QUIET, f"--vae={vae_path}", f"--out={out}", *extra])
+
+
+def _logs(out) -> list[dict]:
+    return [json.loads(line) for line in open(out / "log.jsonl")]
+
+
+def test_training_lowers_the_loss_and_exports_a_loadable_model(vae_path, tmp_path):
+    cfg = _cfg(vae_path, tmp_path, "--steps=30", "--data.batch_size=4", "--sample_every=30")
+    folder = train_dit(cfg, progress=False)
+    losses = [r["loss"] for r in _logs(tmp_path)]
+    assert len(losses) == 30 and np.mean(losses[-6:]) < 0.7 * np.mean(losses[:6])
+    last = _logs(tmp_path)[-1]
+    assert last["tokens_per_s"] > 0 and last["gflop_per_s"] > 0 and last["grad_norm"] > 0
+
+    bundle = load_bundle(folder)
+    assert (bundle.info.defaults.width, bundle.info.defaults.height) == (16, 16)
+    assert bundle.info.defaults.seconds == pytest.approx(4 / 8.0)  # 5 frames at 8 fps
+    assert bundle.info.train["steps"] == 30 and bundle.info.train["config"]["preset"] == "tiny"
+    assert bundle.dit.cfg.in_channels == 4 and bundle.text.dim == 32
+    ema = load_state(tmp_path / "state.pt")["ema"]
+    for k, v in bundle.dit.state_dict().items():
+        assert torch.equal(v, ema[f"dit.{k}"]), k  # the export is the EMA
+    raw = load_state(tmp_path / "state.pt")["model"]
+    assert not torch.equal(raw["dit.final_layer.linear.weight"], ema["dit.final_layer.linear.weight"])
+    assert [p.name for p in (tmp_path / "samples").glob("*.mp4")] == ["step_0000030_0.mp4"]
+    assert json.loads((tmp_path / "config.json").read_text())["steps"] == 30
+
+
+def test_resume_is_exact(vae_path, tmp_path):
+    extra = ["--steps=4", "--text_dropout=0.5", "--grad_accum=2"]
+    full = train_dit(_cfg(vae_path, tmp_path / "full", *extra), progress=False)
+    part = _cfg(vae_path, tmp_path / "part", *extra)
+    train_dit(part, stop_after=2, progress=False)
+    assert load_state(tmp_path / "part/state.pt")["step"] == 2
+    resumed = train_dit(part, progress=False)
+    a, b = load_state(tmp_path / "full/state.pt"), load_state(tmp_path / "part/state.pt")
+    for key in ("model", "ema"):
+        for k, v in a[key].items():
+            assert torch.equal(v, b[key][k]), (key, k)
+    for (k, va), vb in zip(load_dit(full / "dit.safetensors").state_dict().items(),
+                           load_dit(resumed / "dit.safetensors").state_dict().values(), strict=True):
+        assert torch.equal(va, vb), k
+    assert [r["step"] for r in _logs(tmp_path / "part")] == [1, 2, 3, 4]
+    assert [r["loss"] for r in _logs(tmp_path / "part")] == [r["loss"] for r in _logs(tmp_path / "full")]
+
+
+def test_resume_refuses_a_different_architecture(vae_path, tmp_path):
+    train_dit(_cfg(vae_path, tmp_path, "--steps=2"), stop_after=1, progress=False)
+    with pytest.raises(KinemaError, match="cannot resume .* its dit was"):
+        train_dit(_cfg(vae_path, tmp_path, "--steps=2", "--dit={depth = 1}"), progress=False)
+
+
+def _split(mb: MicroBatch, parts: int) -> list[MicroBatch]:
+    n = mb.x0.shape[0] // parts
+    return [MicroBatch(x0=mb.x0[i * n:(i + 1) * n], noise=mb.noise[i * n:(i + 1) * n], time=mb.time[i * n:(i + 1) * n],
+                       cond_mask=mb.cond_mask[i * n:(i + 1) * n], captions=mb.captions[i * n:(i + 1) * n],
+                       sources=mb.sources[i * n:(i + 1) * n], bucket=mb.bucket) for i in range(parts)]
+
+
+def test_grad_accumulation_matches_one_big_batch(vae_path, tmp_path):
+    """Batch 4 in one micro-batch and 2 x 2 accumulated give the same gradient and loss."""
+    cfg = _cfg(vae_path, tmp_path, "--data.batch_size=4", '--data.buckets=["5x16x16"]', "--text_dropout=0",
+               "--cond={p_none = 1, p_first = 0, p_first_k = 0, p_last = 0, p_first_last = 0}")
+    trainer = DiTTrainer(cfg)
+    for p in trainer.net.dit.final_layer.parameters():  # leave the zero init so every gradient is non-zero
+        torch.nn.init.normal_(p, std=0.02)
+    full = trainer.prepare(next(trainer.batches(cfg.data, 0)))
+    loss_full = trainer.accumulate([full])
+    grads_full = [p.grad.clone() for p in trainer.model.parameters()]
+    loss_acc = trainer.accumulate(_split(full, 2))
+    grads_acc = [p.grad.clone() for p in trainer.model.parameters()]
+    assert loss_acc == pytest.approx(loss_full, rel=1e-5)
+    for g1, g2 in zip(grads_full, grads_acc, strict=True):
+        torch.testing.assert_close(g2, g1, rtol=1e-4, atol=1e-7)
+    assert sum(float(g.abs().sum()) for g in grads_full) > 0
+
+
+def test_text_dropout_and_conditioning_masks(vae_path, tmp_path):
+    g = torch.Generator().manual_seed(0)
+    assert drop_captions(["a", "b"], 1.0, g) == ["", ""] and drop_captions(["a", "b"], 0.0, g) == ["a", "b"]
+    cfg = _cfg(vae_path, tmp_path, "--text_dropout=1", '--data.buckets=["9x16x16"]',
+               "--cond={p_none = 0, p_first = 1, p_first_k = 0, p_last = 0, p_first_last = 0}")
+    trainer = DiTTrainer(cfg)
+    mb = trainer.prepare(next(trainer.batches(cfg.data, 0)))
+    assert mb.captions == ["", ""] and mb.x0.shape == (2, 4, 3, 4, 4)
+    assert mb.cond_mask.tolist() == [[True, False, False]] * 2
+
+    seen = {}
+
+    def model(xt, ft, mask):  # the exact target on generated frames, garbage on the given one
+        seen.update(xt=xt, ft=ft)
+        v = (mb.noise - mb.x0).clone()
+        v[:, :, 0] = 1e3
+        return v
+
+    assert float(flow_loss(model, mb.x0, mb.noise, mb.time, mb.cond_mask)) == 0.0  # given frames not in the loss
+    assert torch.equal(seen["xt"][:, :, 0], mb.x0[:, :, 0])  # given frames are clean (time 0)
+    assert (seen["ft"][:, 0] == 0).all() and (seen["ft"][:, 1:] == mb.time[:, None]).all()
+
+
+def test_curriculum_switches_buckets(vae_path, tmp_path):
+    cfg = _cfg(vae_path, tmp_path, "--steps=3", '--data.buckets=["5x16x16"]',
+               '--curriculum=[{start = 2, buckets = ["1x16x16"]}]')
+    train_dit(cfg, progress=False)
+    assert [r["bucket"] for r in _logs(tmp_path)] == ["5x16x16", "5x16x16", "1x16x16"]
+
+
+def test_latent_cache_for_a_video_folder(vae_path, tmp_path):
+    from kinema.world.export import RenderArgs, render_folder
+
+    render_folder(tmp_path / "clips", RenderArgs(clips=2, width=16, height=16, seconds=1.0, fps=8.0), progress=False)
+    cfg = _cfg(vae_path, tmp_path / "run", "--latent_cache=true", "--data.source=videos",
+               f"--data.path={tmp_path / 'clips'}", '--data.buckets=["5x16x16"]', "--data.crop=center")
+    trainer = DiTTrainer(cfg)
+    batch = next(trainer.batches(cfg.data, 0))
+    z = trainer.encode(batch)
+    assert len(trainer.latents) == 2
+    direct = trainer.encode_video(batch["video"])
+    assert torch.equal(z, direct) and torch.equal(trainer.encode(batch), z)
+    with pytest.raises(ConfigError, match="crop"):
+        DiTTrainer(dataclasses.replace(cfg, data=dataclasses.replace(cfg.data, crop="random")))
+
+
+@pytest.mark.parametrize(("extra", "error", "match"), [
+    (["--vae="], ConfigError, "vae is required"),
+    (["--vae=/no/such/vae.safetensors"], KinemaError, "does not exist"),
+    (['--data.buckets=["6x16x16"]'], ConfigError, r"1 \+ 4·k frames \(use 5 or 9\)"),
+    (['--data.buckets=["5x12x16"]'], ConfigError, "multiples of 8"),
+    (['--curriculum=[{start = 0, buckets = ["4x16x16"]}]'], ConfigError, r"curriculum\[0\]"),
+    (["--text_dropout=1.5"], ConfigError, "text_dropout"),
+    (["--grad_accum=0"], ConfigError, "grad_accum"),
+])
+def test_bad_configs_are_reported(vae_path, tmp_path, extra, error, match):
+    with pytest.raises(error, match=match):
+        train_dit(_cfg(vae_path, tmp_path, *extra), progress=False)
