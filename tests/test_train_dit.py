@@ -176,3 +176,17 @@ def test_latent_cache_for_a_video_folder(vae_path, tmp_path):
 def test_bad_configs_are_reported(vae_path, tmp_path, extra, error, match):
     with pytest.raises(error, match=match):
         train_dit(_cfg(vae_path, tmp_path, *extra), progress=False)
+
+
+def test_init_from_a_model_folder(vae_path, tmp_path):
+    """A new run can start from committed weights (fresh optimizer): DiT and built-in text copied."""
+
+    folder = train_dit(_cfg(vae_path, tmp_path / "a", "--steps=2", "--sample_every=0"), progress=False)
+    trainer = DiTTrainer(_cfg(vae_path, tmp_path / "b", f"--init={folder}"))
+    bundle = load_bundle(folder)
+    for k, v in bundle.dit.state_dict().items():
+        assert torch.equal(trainer.net.dit.state_dict()[k], v), k
+    for k, v in bundle.text.state_dict().items():
+        assert torch.equal(trainer.net.text.state_dict()[k], v), k
+    with pytest.raises(KinemaError, match="its DiT config"):
+        DiTTrainer(_cfg(vae_path, tmp_path / "c", f"--init={folder}", "--dit={depth = 1}"))

@@ -85,3 +85,15 @@ def test_eval_and_reconstruct(tmp_path, capsys):
                  "--json", str(tmp_path / "r.json")]) == 0
     assert json.loads((tmp_path / "r.json").read_text())["total"]["videos"] == 1
     assert "PSNR" in capsys.readouterr().out
+
+
+def test_init_from_saved_weights(tmp_path):
+    first = train_vae(_cfg(tmp_path / "a", "--steps=2"), progress=False)
+    trainer_cfg = _cfg(tmp_path / "b", "--steps=1", f"--init={first}")
+    from kinema.train.train_vae import VAETrainer
+
+    trainer = VAETrainer(trainer_cfg)
+    for (k, a), b in zip(load_vae(first).state_dict().items(), trainer.model.state_dict().values(), strict=True):
+        assert torch.equal(a, b), k
+    with pytest.raises(KinemaError, match="architecture differs in latent_channels"):
+        VAETrainer(_cfg(tmp_path / "c", f"--init={first}", "--vae={latent_channels = 2}"))

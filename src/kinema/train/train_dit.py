@@ -167,6 +167,7 @@ class DiTTrainConfig:
     peak_tflops: float = 0.0
     save_dtype: Literal["float32", "bfloat16"] = "float32"  # dtype of the exported model folder
     seed: int = 0
+    init: str = ""  # a model folder (e.g. weights/default) whose weights start a new run; fresh optimizer
 
     def __post_init__(self) -> None:
         positive = {"steps": self.steps, "grad_accum": self.grad_accum, "log_every": self.log_every,
@@ -359,6 +360,8 @@ class DiTTrainer:
         for where, buckets in self._stages():
             _check_buckets(where, parse_buckets(buckets), self.vae, self.dit_cfg)
         dit = DiT(self.dit_cfg).to(self.device)
+        if cfg.init:
+            _init_from(cfg.init, dit, text)
         dit.gradient_checkpointing = cfg.checkpointing
         self.net = Denoiser(dit, text)
         self.ema = _ema_copy(self.net)
@@ -649,6 +652,23 @@ class _Window:
 
 
 # --------------------------------------------------------------------------- entry points
+
+
+def _init_from(folder: str, dit: DiT, text: torch.nn.Module) -> None:
+    """Copy the DiT (and built-in text encoder) weights of a model folder into a new run's modules."""
+    from kinema.models.bundle import load_bundle
+
+    bundle = load_bundle(folder)
+    if bundle.dit.cfg != dit.cfg:
+        raise KinemaError(f"cannot start from {folder}: its DiT config {bundle.dit.cfg} differs from this run's "
+                          f"{dit.cfg}; match preset/dit/text/vae to the folder's model.json")
+    dit.load_state_dict(bundle.dit.state_dict())
+    if text.trainable:
+        try:
+            text.load_state_dict(bundle.text.state_dict())
+        except RuntimeError as e:
+            raise KinemaError(f"cannot start from {folder}: its text encoder differs from this run's: {e}") from None
+    logger.info("initialised from %s", folder)
 
 
 def train_dit(cfg: DiTTrainConfig, *, resume: bool = True, stop_after: int | None = None,

@@ -32,7 +32,7 @@ from kinema.data.video_io import write_video
 from kinema.errors import KinemaError
 from kinema.eval.metrics import psnr, ssim
 from kinema.models.discriminator import PatchDiscriminator, hinge_d_loss, hinge_g_loss
-from kinema.models.vae import VideoVAE, save_vae, vae_config
+from kinema.models.vae import VideoVAE, load_vae, save_vae, vae_config
 from kinema.train.checkpoint import STATE_FILE, load_state, restore_rng, rng_state, save_state
 from kinema.train.optim import build_adamw, lr_at, set_lr
 
@@ -70,6 +70,7 @@ class VAETrainConfig:
     stats_batches: int = 8  # batches used to measure the latent scale/shift
     save_dtype: Literal["float32", "bfloat16"] = "float32"  # dtype of the exported vae.safetensors
     seed: int = 0
+    init: str = ""  # a vae.safetensors whose weights start a new run (same architecture); fresh optimizer
 
 
 def _autocast(enabled: bool, device: torch.device) -> contextlib.AbstractContextManager:
@@ -120,6 +121,8 @@ class VAETrainer:
             torch.set_num_threads(cfg.threads)
         torch.manual_seed(cfg.seed)
         self.model = VideoVAE(vae_config(cfg.preset, **cfg.vae)).to(self.device)
+        if cfg.init:
+            self._init_from(cfg.init)
         self.opt = build_adamw(self.model, cfg.lr, cfg.weight_decay, cfg.betas)
         self.disc: PatchDiscriminator | None = None
         self.disc_opt: torch.optim.Optimizer | None = None
@@ -128,6 +131,17 @@ class VAETrainer:
             self.disc_opt = torch.optim.AdamW(self.disc.parameters(), lr=cfg.disc_lr, betas=(0.5, 0.9))
         self.generator = torch.Generator().manual_seed(cfg.seed)
         self.step = 0
+
+    def _init_from(self, path: str) -> None:
+        """Start from the weights (and latent statistics) of a saved VAE of the same architecture."""
+        src = load_vae(path)
+        mine = {k: v for k, v in dataclasses.asdict(self.model.cfg).items() if k not in ("scale", "shift")}
+        theirs = {k: v for k, v in dataclasses.asdict(src.cfg).items() if k not in ("scale", "shift")}
+        if mine != theirs:
+            diff = sorted(k for k in mine if mine[k] != theirs[k])
+            raise KinemaError(f"cannot start from {path}: its architecture differs in {', '.join(diff)}")
+        self.model.load_state_dict(src.state_dict())
+        self.model.cfg.scale, self.model.cfg.shift = list(src.cfg.scale), list(src.cfg.shift)
 
     # ------------------------------------------------------------------ state
 
