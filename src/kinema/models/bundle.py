@@ -29,6 +29,7 @@ from kinema.errors import KinemaError
 from kinema.models.dit import DiT, load_dit, save_dit
 from kinema.models.text import BuiltinTextEncoder, TextConfig, TextEncoder, build_text_encoder
 from kinema.models.vae import VideoVAE, load_vae, save_vae
+from kinema.models.weights import load_checked
 
 BUNDLE_FORMAT = "kinema.model"
 MODEL_JSON, DIT_FILE, TEXT_FILE, VAE_FILE = "model.json", "dit.safetensors", "text.safetensors", "vae.safetensors"
@@ -133,10 +134,7 @@ def _load_text_weights(text: BuiltinTextEncoder, path: Path) -> None:
     if any(meta.get(k) != v for k, v in expected.items()):
         raise KinemaError(f"{path} was trained with tokenizer {meta.get('tokenizer_version')!r} "
                           f"({meta.get('tokenizer_fingerprint')}); this kinema has {expected}")
-    try:
-        text.load_state_dict(tensors)
-    except RuntimeError as e:
-        raise KinemaError(f"{path} does not match the text config in model.json: {e}") from None
+    load_checked(text, tensors, path)
 
 
 def copy_vae(src: str | Path, out: str | Path) -> None:

@@ -58,6 +58,7 @@ from kinema.models.layers import (
     no_autocast,
     rope_axes_dim,
 )
+from kinema.models.weights import load_checked
 
 __all__ = [
     "DiTConfig",
@@ -468,16 +469,5 @@ def load_dit(path: str | Path, device: str | torch.device = "cpu") -> DiT:
     except (SafetensorError, OSError, ValueError) as e:
         raise KinemaError(f"cannot read DiT checkpoint {p}: {e}") from None
     model = DiT(cfg)
-    expected = model.state_dict()
-    missing, unexpected = sorted(set(expected) - set(tensors)), sorted(set(tensors) - set(expected))
-    if missing or unexpected:
-        raise KinemaError(
-            f"{p} does not match its config: missing tensors {missing[:5]}{' ...' if len(missing) > 5 else ''}, "
-            f"unexpected tensors {unexpected[:5]}{' ...' if len(unexpected) > 5 else ''}"
-        )
-    bad = [f"{k}: file {tuple(v.shape)} vs model {tuple(expected[k].shape)}"
-           for k, v in tensors.items() if v.shape != expected[k].shape]
-    if bad:
-        raise KinemaError(f"{p} does not match its config: shape mismatch in {'; '.join(bad[:5])}")
-    model.load_state_dict({k: v.float() for k, v in tensors.items()})
+    load_checked(model, tensors, p)
     return model.to(device)

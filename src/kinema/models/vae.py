@@ -51,6 +51,7 @@ from torch import nn
 from kinema.atomic import atomic_path
 from kinema.config import from_dict
 from kinema.errors import KinemaError
+from kinema.models.weights import load_checked
 
 __all__ = [
     "VAEConfig",
@@ -792,16 +793,5 @@ def load_vae(path: str | Path, device: str | torch.device = "cpu") -> VideoVAE:
     except (SafetensorError, OSError, ValueError) as e:
         raise KinemaError(f"cannot read VAE checkpoint {p}: {e}") from None
     model = VideoVAE(cfg)
-    expected = model.state_dict()
-    missing, unexpected = sorted(set(expected) - set(tensors)), sorted(set(tensors) - set(expected))
-    if missing or unexpected:
-        raise KinemaError(
-            f"{p} does not match its config: missing tensors {missing[:5]}{' ...' if len(missing) > 5 else ''}, "
-            f"unexpected tensors {unexpected[:5]}{' ...' if len(unexpected) > 5 else ''}"
-        )
-    bad = [f"{k}: file {tuple(v.shape)} vs model {tuple(expected[k].shape)}"
-           for k, v in tensors.items() if v.shape != expected[k].shape]
-    if bad:
-        raise KinemaError(f"{p} does not match its config: shape mismatch in {'; '.join(bad[:5])}")
-    model.load_state_dict({k: v.float() for k, v in tensors.items()})
+    load_checked(model, tensors, p)
     return model.to(device)
