@@ -17,7 +17,7 @@ from kinema.train.checkpoint import load_state
 from kinema.train.train_vae import VAETrainConfig, train_vae
 
 TINY = ["--preset=tiny", '--data.buckets=["5x16x16", "1x16x24"]', "--data.batch_size=2", "--stats_batches=2",
-        "--warmup=2", "--log_every=1", "--sample_every=0", "--ckpt_every=100", "--lr=1e-2"]
+        "--warmup=2", "--log_every=1", "--sample_every=0", "--ckpt_every=100", "--lr=1e-3"]
 
 
 def _cfg(tmp_path, *extra):
@@ -42,7 +42,7 @@ def test_training_improves_and_exports_latent_stats(tmp_path):
     path = train_vae(_cfg(tmp_path, "--steps=30"), progress=False)
     logs = [json.loads(line) for line in open(tmp_path / "log.jsonl")]
     first, last = np.mean([r["l1"] for r in logs[:5]]), np.mean([r["l1"] for r in logs[-5:]])
-    assert last < 0.8 * first
+    assert last < 0.9 * first  # the shortcut init already reconstructs a blurry clip: less to gain
     model = load_vae(path)
     assert model.cfg.scale != [1.0] * 4 and model.cfg.shift != [0.0] * 4
     assert (tmp_path / "samples").is_dir() and list((tmp_path / "samples").glob("*.mp4"))

@@ -231,11 +231,11 @@ def test_peak_memory_flat_in_video_length(tmp_path: Path) -> None:
 
 def test_tiled_close_to_untiled() -> None:
     """Tiling is approximate: a tile's outputs near its borders saw zero padding instead of the
-    neighbouring pixels, and each tile's per-frame GroupNorm statistics are its own. Measured on
-    128x128 noise (the worst case: tiles of noise differ most) with the tiny model as initialised,
-    64 px tiles, |z| 0.13, |y| 0.19: encode mean abs err 0.037 / 0.024 / 0.017 and decode 0.085 /
-    0.066 / 0.046 at overlap 0 / 16 / 32. Overlap must help, and errors stay within these bounds."""
-    model = tiny(None)
+    neighbouring pixels, and each tile's per-frame GroupNorm statistics are its own. (At init the
+    model is its shortcut path, average-pool and repeat, for which tiling is exact; so measure a
+    randomised model.) Measured on 128x128 noise, 64 px tiles, |z| 11.2, |y| 33.4: encode mean abs
+    error 0.55 / 0.098 / 0.042 and decode 2.9 / 0.97 / 0.76 at overlap 0 / 16 / 32."""
+    model = tiny(0)
     x = video(5, 128, 128)
     with torch.no_grad():
         whole = model.encode(x).mean
@@ -243,7 +243,11 @@ def test_tiled_close_to_untiled() -> None:
         enc = [(model.encode(x, tile=64, overlap=ov).mean - whole).abs().mean() for ov in (0, 16, 32)]
         dec = [(model.decode(whole, tile=(64, 64), overlap=ov) - y).abs().mean() for ov in (0, 16, 32)]
     assert enc[0] > enc[1] > enc[2] and dec[0] > dec[1] > dec[2], (enc, dec)
-    assert enc[2] < 0.2 * whole.abs().mean() and dec[2] < 0.3 * y.abs().mean(), (enc, dec)
+    assert enc[2] < 0.01 * whole.abs().mean() and dec[2] < 0.05 * y.abs().mean(), (enc, dec)
+    init = tiny(None)
+    with torch.no_grad():  # the shortcut path alone tiles exactly
+        z0 = init.encode(x).mean
+        assert (init.encode(x, tile=64, overlap=16).mean - z0).abs().max() < 1e-5
 
 
 def test_tiling_composes_with_chunking_and_overlap_helps() -> None:
@@ -293,7 +297,7 @@ def test_bf16_autocast_runs() -> None:
             post = model.encode(x, chunk=True)
             y = model.decode(post.mode(), chunk=True)
     assert post.mean.dtype == torch.float32 and torch.isfinite(y).all()
-    assert (y.float() - ref).abs().mean() < 0.05
+    assert (y.float() - ref).abs().mean() < 0.02 * ref.abs().mean()  # randomised weights: |y| ~ 30
 
 
 # --------------------------------------------------------------------------- checkpoints
@@ -320,7 +324,7 @@ def test_save_load_round_trip(tmp_path: Path) -> None:
         assert all(p.dtype == torch.float32 for p in loaded16.parameters())
         assert half.stat().st_size < 0.6 * path.stat().st_size
         y16 = loaded16.decode(loaded16.encode(x).mode())
-    assert (y16 - ref).abs().mean() < 0.05
+    assert (y16 - ref).abs().mean() < 0.02 * ref.abs().mean()
     assert not list(tmp_path.glob(".*tmp*"))  # atomic write left no temp file
 
 

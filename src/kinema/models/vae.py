@@ -310,6 +310,27 @@ class FrameGroupNorm(nn.Module):
         return rearrange(y, "(b t) c h w -> b c t h w", b=b).to(x.dtype)  # (B, C, T, H, W)
 
 
+class ChannelShortcut(nn.Module):
+    """A fixed (non-learned) channel map (B, Cin, ...) -> (B, Cout, ...): channel ``o`` copies input
+    channel ``o mod Cin`` (repeating channels when widening, keeping the first ``Cout`` when
+    narrowing). A shortcut in the spirit of DC-AE's "residual autoencoding".
+
+    Every channel then carries one colour, ``o mod 3``, along the whole shortcut path (input RGB
+    -> ... -> latent -> ... -> output RGB), so with these shortcuts beside every convolution that
+    changes width or resolution, and those convolutions starting at zero, the autoencoder starts
+    out as exactly "average-pool, then repeat": a blurry but colour-correct reconstruction, and
+    training only learns the residual detail. Without them the world autoencoder learned
+    brightness first and had still lost the objects' colours after 1,500 CPU steps.
+    """
+
+    def __init__(self, cin: int, cout: int) -> None:
+        super().__init__()
+        self.register_buffer("index", torch.arange(cout) % cin, persistent=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.index_select(1, self.index)
+
+
 class ResBlock(nn.Module):
     """Pre-norm residual block of two causal 3x3x3 convs: (B, Cin, T, H, W) -> (B, Cout, T, H, W)."""
 
@@ -319,7 +340,7 @@ class ResBlock(nn.Module):
         self.conv1 = CausalConv3d(cin, cout, (3, 3, 3), time_padding=time_padding)
         self.norm2 = FrameGroupNorm(cout)
         self.conv2 = CausalConv3d(cout, cout, (3, 3, 3), time_padding=time_padding)
-        self.skip = CausalConv3d(cin, cout, (1, 1, 1)) if cin != cout else nn.Identity()
+        self.skip = ChannelShortcut(cin, cout) if cin != cout else nn.Identity()
 
     def forward(self, x: torch.Tensor, cache: Cache | None = None) -> torch.Tensor:
         h = self.conv1(F.silu(self.norm1(x)), cache)  # (B, Cout, T, H, W)
@@ -360,7 +381,7 @@ class Downsample(nn.Module):
             if temporal else None
 
     def forward(self, x: torch.Tensor, cache: Cache | None = None) -> torch.Tensor:
-        x = self.space(x)  # (B, C, T, H/2, W/2)
+        x = self.space(x) + F.avg_pool3d(x, (1, 2, 2))  # (B, C, T, H/2, W/2): conv + pooled shortcut
         if self.time is not None:
             x = self.time(x, cache)  # (B, C, 1 + (T-1)/2, H/2, W/2)
         return x
@@ -386,7 +407,7 @@ class Upsample(nn.Module):
             if starts_video:
                 x = x[:, :, 1:]  # the first frame maps to one frame: (B, C, 2t - 1, H, W)
         x = repeat(x, "b c t h w -> b c t (h 2) (w 2)")  # (B, C, t', 2H, 2W)
-        return self.space(x)  # (B, C, t', 2H, 2W)
+        return x + self.space(x)  # (B, C, t', 2H, 2W): nearest shortcut + conv
 
 
 # --------------------------------------------------------------------------- encoder / decoder
@@ -415,14 +436,18 @@ class Encoder(nn.Module):
         blocks.append(ResBlock(cin, cin, pad))
         self.blocks = nn.ModuleList(blocks)
         self.conv_out = CausalConv3d(cin, 2 * cfg.latent_channels, (3, 3, 3), time_padding=pad)
+        self.short_in = ChannelShortcut(cfg.in_channels * self.patch**2, chans[0])
+        self.short_out = ChannelShortcut(cin, cfg.latent_channels)
 
     def forward(self, x: torch.Tensor, cache: Cache | None = None) -> torch.Tensor:
         p = self.patch
         x = rearrange(x, "b c t (h p1) (w p2) -> b (c p1 p2) t h w", p1=p, p2=p)  # (B, Cin·p², T, H/p, W/p)
-        h = self.conv_in(x, cache)  # (B, C0, T, H/p, W/p)
+        h = self.conv_in(x, cache) + self.short_in(x)  # (B, C0, T, H/p, W/p)
         for block in self.blocks:
             h = block(h, cache)  # ... -> (B, C_last, t, h, w)
-        return self.conv_out(F.silu(h), cache)  # (B, 2z, t, h, w); no norm here: see FrameGroupNorm
+        moments = self.conv_out(F.silu(h), cache)  # (B, 2z, t, h, w); no norm here: see FrameGroupNorm
+        mean, logvar = moments.chunk(2, dim=1)  # each (B, z, t, h, w)
+        return torch.cat([mean + self.short_out(h), logvar], dim=1)  # (B, 2z, t, h, w)
 
 
 class Decoder(nn.Module):
@@ -447,12 +472,14 @@ class Decoder(nn.Module):
         self.blocks = nn.ModuleList(blocks)
         self.patch = cfg.patch_size
         self.conv_out = CausalConv3d(cin, cfg.in_channels * self.patch**2, (3, 3, 3), time_padding=pad)
+        self.short_in = ChannelShortcut(cfg.latent_channels, chans[0])
+        self.short_out = ChannelShortcut(cin, cfg.in_channels * self.patch**2)
 
     def forward(self, z: torch.Tensor, cache: Cache | None = None) -> torch.Tensor:
-        h = self.conv_in(z, cache)  # (B, C_last, t, h, w)
+        h = self.conv_in(z, cache) + self.short_in(z)  # (B, C_last, t, h, w)
         for block in self.blocks:
             h = block(h, cache)  # ... -> (B, C0, T, H/p, W/p)
-        x = self.conv_out(F.silu(h), cache)  # (B, Cin·p², T, H/p, W/p); no norm before the output
+        x = self.conv_out(F.silu(h), cache) + self.short_out(h)  # (B, Cin·p², T, H/p, W/p); no norm before
         p = self.patch
         return rearrange(x, "b (c p1 p2) t h w -> b c t (h p1) (w p2)", p1=p, p2=p)  # (B, Cin, T, H, W)
 
@@ -562,6 +589,19 @@ class VideoVAE(nn.Module):
             elif isinstance(m, FrameGroupNorm):
                 nn.init.ones_(m.weight)
                 nn.init.zeros_(m.bias)
+        # every convolution that runs beside a fixed shortcut starts at zero, so at init the model is
+        # exactly its shortcut path (average-pool down, repeat up): a blurry, colour-preserving
+        # autoencoder from step 0
+        zero = [self.encoder.conv_in, self.encoder.conv_out, self.decoder.conv_in, self.decoder.conv_out]
+        for m in self.modules():
+            if isinstance(m, ResBlock):
+                zero.append(m.conv2)
+            elif isinstance(m, (Downsample, Upsample)):
+                zero.append(m.space)
+        for conv in zero:
+            nn.init.zeros_(conv.weight)
+        with torch.no_grad():  # the logvar half of the encoder output starts at -6: std 0.05
+            self.encoder.conv_out.bias[self.cfg.latent_channels:] = -6.0
         for m in self.modules():
             if isinstance(m, FrameAttention):
                 nn.init.zeros_(m.proj.weight)
