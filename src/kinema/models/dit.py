@@ -38,14 +38,12 @@ from pathlib import Path
 
 import torch
 from einops import rearrange, reduce
-from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 from torch import Tensor, nn
 from torch.utils.checkpoint import checkpoint
 
 from kinema.atomic import atomic_path
 from kinema.config import from_dict
-from kinema.errors import KinemaError
 from kinema.models.layers import (
     MLP,
     Attention,
@@ -58,7 +56,7 @@ from kinema.models.layers import (
     no_autocast,
     rope_axes_dim,
 )
-from kinema.models.weights import load_checked
+from kinema.models.weights import load_checked, read_metadata, read_tensors
 
 __all__ = [
     "DiTConfig",
@@ -436,20 +434,7 @@ def save_dit(
 
 def read_dit_metadata(path: str | Path) -> dict[str, str]:
     """The safetensors metadata of a ``save_dit`` file (``format``, ``config`` and any extras)."""
-    p = Path(path)
-    if not p.is_file():
-        raise KinemaError(f"DiT checkpoint {p} does not exist")
-    try:
-        with safe_open(str(p), framework="pt") as f:
-            meta = dict(f.metadata() or {})
-    except (SafetensorError, OSError, ValueError) as e:
-        raise KinemaError(f"cannot read DiT checkpoint {p}: {e}") from None
-    if meta.get("format") != DIT_FORMAT or "config" not in meta:
-        raise KinemaError(
-            f"{p} is not a kinema DiT checkpoint (its safetensors metadata has no format={DIT_FORMAT!r} "
-            f"and config); save one with kinema.models.dit.save_dit"
-        )
-    return meta
+    return read_metadata(path, fmt=DIT_FORMAT, what="DiT", saver="kinema.models.dit.save_dit")
 
 
 def load_dit(path: str | Path, device: str | torch.device = "cpu") -> DiT:
@@ -460,14 +445,8 @@ def load_dit(path: str | Path, device: str | torch.device = "cpu") -> DiT:
     """
     p = Path(path)
     meta = read_dit_metadata(p)
-    try:
-        cfg = from_dict(DiTConfig, json.loads(meta["config"]), where=f"{p} config")
-        with safe_open(str(p), framework="pt") as f:
-            tensors = {k: f.get_tensor(k) for k in f.keys()}
-    except KinemaError:
-        raise
-    except (SafetensorError, OSError, ValueError) as e:
-        raise KinemaError(f"cannot read DiT checkpoint {p}: {e}") from None
+    cfg = from_dict(DiTConfig, json.loads(meta["config"]), where=f"{p} config")
+    tensors = read_tensors(p, what="DiT")
     model = DiT(cfg)
     load_checked(model, tensors, p)
     return model.to(device)

@@ -44,14 +44,13 @@ from typing import Literal
 import torch
 import torch.nn.functional as F
 from einops import rearrange, repeat
-from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 from torch import nn
 
 from kinema.atomic import atomic_path
 from kinema.config import from_dict
 from kinema.errors import KinemaError
-from kinema.models.weights import load_checked
+from kinema.models.weights import load_checked, read_metadata, read_tensors
 
 __all__ = [
     "VAEConfig",
@@ -816,22 +815,9 @@ def load_vae(path: str | Path, device: str | torch.device = "cpu") -> VideoVAE:
     or its tensors do not match its config.
     """
     p = Path(path)
-    if not p.is_file():
-        raise KinemaError(f"VAE checkpoint {p} does not exist")
-    try:
-        with safe_open(str(p), framework="pt") as f:
-            meta = f.metadata() or {}
-            if meta.get("format") != VAE_FORMAT or "config" not in meta:
-                raise KinemaError(
-                    f"{p} is not a kinema VAE checkpoint (its safetensors metadata has no "
-                    f"format={VAE_FORMAT!r} and config); save one with kinema.models.vae.save_vae"
-                )
-            cfg = from_dict(VAEConfig, json.loads(meta["config"]), where=f"{p} config")
-            tensors = {k: f.get_tensor(k) for k in f.keys()}
-    except KinemaError:
-        raise
-    except (SafetensorError, OSError, ValueError) as e:
-        raise KinemaError(f"cannot read VAE checkpoint {p}: {e}") from None
+    meta = read_metadata(p, fmt=VAE_FORMAT, what="VAE", saver="kinema.models.vae.save_vae")
+    cfg = from_dict(VAEConfig, json.loads(meta["config"]), where=f"{p} config")
+    tensors = read_tensors(p, what="VAE")
     model = VideoVAE(cfg)
     load_checked(model, tensors, p)
     return model.to(device)
