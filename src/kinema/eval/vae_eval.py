@@ -16,20 +16,18 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from kinema.data.dataset import MEDIA_EXTENSIONS, to_model_video, to_uint8_frames
+from kinema.data.dataset import scan_folder, to_model_video, to_uint8_frames
 from kinema.data.video_io import read_video
 from kinema.errors import KinemaError
 from kinema.eval.metrics import compression_ratio, ssim
-from kinema.models.vae import VideoVAE, load_vae
-
-EXPORT_FILE = "vae.safetensors"
+from kinema.models.vae import VAE_FILE, VideoVAE, load_vae
 
 
 def resolve_vae(checkpoint: str | Path) -> VideoVAE:
     """Load a VAE from a ``.safetensors`` file or a training run folder (its ``vae.safetensors``)."""
     p = Path(checkpoint)
     if p.is_dir():
-        p = p / EXPORT_FILE
+        p = p / VAE_FILE
     model = load_vae(p)
     model.eval()
     return model
@@ -108,13 +106,12 @@ def _psnr(mse: float) -> float:
 
 
 def expand_inputs(inputs: Sequence[str | Path]) -> list[Path]:
-    """Files as given, folders expanded to the media files under them (sorted)."""
+    """Files as given, folders expanded to the media files under them (``dataset.scan_folder``)."""
     paths: list[Path] = []
     for item in inputs:
         p = Path(item)
         if p.is_dir():
-            found = sorted(f for f in p.rglob("*") if f.is_file() and f.suffix.lower() in MEDIA_EXTENSIONS
-                           and not f.name.startswith("."))
+            found = [Path(e.path) for e in scan_folder(p)]
             if not found:
                 raise KinemaError(f"folder {p} holds no videos or images")
             paths += found

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -28,11 +27,11 @@ from kinema.config import from_dict
 from kinema.errors import KinemaError
 from kinema.models.dit import DiT, load_dit, save_dit
 from kinema.models.text import BuiltinTextEncoder, TextConfig, TextEncoder, build_text_encoder
-from kinema.models.vae import VideoVAE, load_vae, save_vae
+from kinema.models.vae import VAE_FILE, VideoVAE, load_vae, save_vae
 from kinema.models.weights import load_checked
 
 BUNDLE_FORMAT = "kinema.model"
-MODEL_JSON, DIT_FILE, TEXT_FILE, VAE_FILE = "model.json", "dit.safetensors", "text.safetensors", "vae.safetensors"
+MODEL_JSON, DIT_FILE, TEXT_FILE = "model.json", "dit.safetensors", "text.safetensors"
 
 
 @dataclass
@@ -135,9 +134,3 @@ def _load_text_weights(text: BuiltinTextEncoder, path: Path) -> None:
         raise KinemaError(f"{path} was trained with tokenizer {meta.get('tokenizer_version')!r} "
                           f"({meta.get('tokenizer_fingerprint')}); this kinema has {expected}")
     load_checked(text, tensors, path)
-
-
-def copy_vae(src: str | Path, out: str | Path) -> None:
-    """Copy a VAE checkpoint into a model folder as ``vae.safetensors``."""
-    with atomic_path(Path(out) / VAE_FILE) as tmp:
-        shutil.copyfile(src, tmp)

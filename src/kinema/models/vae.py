@@ -793,6 +793,7 @@ class VideoVAE(nn.Module):
 # --------------------------------------------------------------------------- save / load
 
 VAE_FORMAT = "kinema.vae"
+VAE_FILE = "vae.safetensors"  # the autoencoder inside a training run or model folder
 
 
 def save_vae(model: VideoVAE, path: str | Path, dtype: torch.dtype = torch.float32) -> None:

@@ -32,13 +32,11 @@ from kinema.data.video_io import write_video
 from kinema.errors import KinemaError
 from kinema.eval.metrics import psnr, ssim
 from kinema.models.discriminator import PatchDiscriminator, hinge_d_loss, hinge_g_loss
-from kinema.models.vae import VideoVAE, load_vae, save_vae, vae_config
+from kinema.models.vae import VAE_FILE, VideoVAE, load_vae, save_vae, vae_config
 from kinema.train.checkpoint import STATE_FILE, load_state, restore_rng, rng_state, save_state
 from kinema.train.optim import build_adamw, lr_at, set_lr
 
 logger = logging.getLogger(__name__)
-
-EXPORT_FILE = "vae.safetensors"
 
 
 @dataclasses.dataclass
@@ -185,7 +183,7 @@ class VAETrainer:
         self.model.train()
         self.model.cfg.shift, self.model.cfg.scale = shift, scale
         dtype = torch.bfloat16 if self.cfg.save_dtype == "bfloat16" else torch.float32
-        save_vae(self.model, self.out / EXPORT_FILE, dtype=dtype)
+        save_vae(self.model, self.out / VAE_FILE, dtype=dtype)
         save_state(self.out / STATE_FILE, self.state())
 
     # ------------------------------------------------------------------ steps
@@ -269,7 +267,7 @@ class VAETrainer:
         bar.close()
         self.save()
         self.write_sample(sample_x)
-        return self.out / EXPORT_FILE
+        return self.out / VAE_FILE
 
 
 def train_vae(cfg: VAETrainConfig, *, resume: bool = True, stop_after: int | None = None,
