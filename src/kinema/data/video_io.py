@@ -247,6 +247,19 @@ def _resize(arr: np.ndarray, hw: tuple[int, int]) -> np.ndarray:
     return rearrange(y, "1 c h w -> h w c").numpy()
 
 
+def fit_frames(frames: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """uint8 ``(T, H, W, 3)`` → uint8 ``(T, *size, 3)``: resize keeping the aspect ratio so each
+    frame covers ``size = (H', W')`` (antialiased when shrinking), then crop the centre — what
+    ``read_video(size=...)`` does, for frames already in memory."""
+    if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
+        raise VideoError(f"fit_frames takes uint8 RGB frames (T, H, W, 3), got {frames.dtype} {frames.shape}")
+    if frames.shape[1:3] == tuple(size):
+        return frames
+    cover = _cover_size(frames.shape[1], frames.shape[2], size)
+    top, left = (cover[0] - size[0]) // 2, (cover[1] - size[1]) // 2
+    return np.stack([_resize(np.ascontiguousarray(f), cover)[top:top + size[0], left:left + size[1]] for f in frames])
+
+
 class _Frames:
     """Collects output frames: converts each source frame once, resizes/crops it, repeats by reference."""
 

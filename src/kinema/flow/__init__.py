@@ -24,6 +24,7 @@ from kinema.flow.schedule import (
     sample_times,
     shift_time,
 )
+from kinema.flow.windows import plan_windows
 
 __all__ = [
     "COND_KINDS",
@@ -40,6 +41,7 @@ __all__ = [
     "guided",
     "interpolate",
     "masked_mse",
+    "plan_windows",
     "predict_noise",
     "predict_x0",
     "resolution_shift",
