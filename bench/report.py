@@ -1,0 +1,190 @@
+"""``bench/RESULTS.md`` and the memory-against-length plot from a ``python -m bench`` result dict."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from kinema.atomic import atomic_path, atomic_write_text
+
+__all__ = ["write_markdown", "plot_memory"]
+
+
+def _f(x: float | None, fmt: str = "{:.1f}") -> str:
+    return "-" if x is None else fmt.format(x)
+
+
+def _transformer_tables(rows: list[dict]) -> list[str]:
+    lines: list[str] = []
+    for work in dict.fromkeys(r["work"] for r in rows):
+        sub = [r for r in rows if r["work"] == work]
+        lines += [
+            f"### {sub[0]['tokens']} tokens",
+            "",
+            "| model | params | depth x width | mode | phase | ms | tokens/s | GFLOP | GFLOP/s | MFU | kinema speed-up |",
+            "|---|---|---|---|---|---|---|---|---|---|---|",
+        ]
+        for r in sub:
+            sp = f"**{r['speedup_vs_best_peer']:.2f}x**" if r.get("speedup_vs_best_peer") else ""
+            lines.append(
+                f"| {r['model']} | {r['params'] / 1e6:.2f} M | {r['depth']} x {r['width']} | {r['mode']} | "
+                f"{r['phase']} | {r['ms']:.1f} | {r['tokens_s']:.0f} | {r['gflop']:.2f} | {r['gflops']:.1f} | "
+                f"{100 * r['mfu']:.0f}% | {sp} |"
+            )
+        lines.append("")
+    return lines
+
+
+def write_markdown(result: dict, path: str | Path, plot_name: str | None, notes: str = "") -> None:
+    """Render ``result`` (the JSON ``python -m bench`` writes) as markdown at ``path`` (atomically)."""
+    env = result["env"]
+    lines = [
+        "# Benchmark results",
+        "",
+        f"Command: `{env['command']}` ({env['date']}).",
+        "",
+        f"Machine: {env['cpu']}, {env['cores']} cores; torch {env['torch']}; {env['threads']} torch thread(s) "
+        f"for every figure; {env['load']}.",
+        "",
+        "All speed figures are medians of interleaved runs after warm-up, measured in one process, so "
+        "they are ratios within one run: absolute numbers move with the machine's load.",
+        "",
+    ]
+    if notes:
+        lines += [notes.strip(), ""]
+    m = result.get("machine")
+    if m:
+        lines += [
+            "## Machine limit (matmul)",
+            "",
+            f"{m['n']}x{m['n']} @ {m['n']}x{m['n']}: float32 default BLAS **{m['fp32_blas']:.1f} GFLOP/s**, "
+            f"float32 oneDNN **{m['fp32_onednn']:.1f} GFLOP/s** ({m['fp32_onednn'] / m['fp32_blas']:.2f}x), "
+            f"bfloat16 **{m['bf16']:.1f} GFLOP/s** ({m['bf16'] / m['fp32_blas']:.2f}x). float16 is never used "
+            "on CPU. MFU below is against the faster float32 path (float32 rows) or bfloat16 (bf16 rows).",
+            "",
+        ]
+    t = result.get("transformers")
+    if t:
+        lines += [
+            "## Transformer vs peers",
+            "",
+            "Randomly initialised, same latent (16 channels, 5 latent frames, 2x2 patches), same text "
+            "(32 tokens x 128, a quarter padding), parameter counts within 10% (depth matched at kinema's "
+            "width). forward = inference forward under `no_grad`; train = forward + MSE loss + backward. "
+            "GFLOP counted by `torch.utils.flop_counter` (matmuls + attention). `kinema speed-up` = fastest "
+            "peer's ms / kinema's ms in the same mode and phase.",
+            "",
+        ]
+        if isinstance(t, dict) and "error" in t:
+            lines += [f"Not measured: {t['error']}", ""]
+        else:
+            lines += _transformer_tables(t)
+    v = result.get("vae")
+    if v:
+        lines += [
+            "## Autoencoder",
+            "",
+            "Chunked causal encode/decode (the path kinema uses), fresh process per row; "
+            "peak = extra resident memory of encode+decode over the loaded model and input.",
+            "",
+            "| size | seconds | frames | checkpoint | encode frames/s | decode frames/s | peak MB |",
+            "|---|---|---|---|---|---|---|",
+        ]
+        for r in v:
+            if "error" in r:
+                lines.append(
+                    f"| {r.get('size', '')} | {r.get('seconds', '')} | - | - | - | - | {r['error']} |"
+                )
+                continue
+            lines.append(
+                f"| {r['width']}x{r['height']} | {r['seconds']:g} | {r['frames']} | {r['checkpoint']} | "
+                f"{r['encode_fps']:.1f} | {r['decode_fps']:.1f} | {r['peak_extra_mb']:.1f} |"
+            )
+        for size in dict.fromkeys(f"{r['width']}x{r['height']}" for r in v if "error" not in r):
+            rs = [r for r in v if "error" not in r and f"{r['width']}x{r['height']}" == size]
+            if len(rs) > 1:
+                lines.append(
+                    f"\n{size}: peak at {rs[-1]['seconds']:g} s = "
+                    f"{rs[-1]['peak_extra_mb'] / rs[0]['peak_extra_mb']:.2f}x the peak at {rs[0]['seconds']:g} s."
+                )
+        lines.append("")
+    e = result.get("e2e")
+    if e:
+        lines += ["## End to end", ""]
+        if "error" in e:
+            lines += [f"Not measured: {e['error']}", ""]
+        else:
+            c, a = e["cli"], e.get("api") or {}
+            lines += [
+                f"`{c['command']}` (model `{e['model']}`): **{c['wall_s']:.1f} s wall**, peak RSS "
+                f"**{c['peak_rss_mb']:.0f} MB** (whole process: start-up, imports, load, sample, decode, write).",
+                "",
+            ]
+            if a:
+                lines += [
+                    f"Through the Python API: {a['frames']} frames, {a['steps']} {a['solver']} steps, guidance "
+                    f"{a['guidance']}, {a['tokens']} tokens: **{1e3 * a['step_s']:.0f} ms per step**; "
+                    + ", ".join(f"{k.removesuffix('_s')} {v:.2f} s" for k, v in a["timings"].items()),
+                    "",
+                ]
+    lv = result.get("long")
+    if lv:
+        lines += ["## Long video", ""]
+        if "skipped" in lv:
+            lines += [f"Skipped: {lv['skipped']}", ""]
+        else:
+            lines += [
+                f"`Pipeline(...)(prompt, seconds=S)` at 64x64 ({lv['note']}), fresh process per row.",
+                "",
+                "| seconds | frames | steps | window | wall s | s per video second | ms per step | peak RSS MB |",
+                "|---|---|---|---|---|---|---|---|",
+            ]
+            for r in lv["rows"]:
+                if "error" in r:
+                    lines.append(f"| {r['seconds']:g} | - | - | - | - | - | - | {r['error']} |")
+                    continue
+                lines.append(
+                    f"| {r['seconds']:g} | {r['frames']} | {r['steps']} | {r['window']} | {r['wall_s']:.1f} | "
+                    f"{r['per_video_second_s']:.2f} | {1e3 * r['step_s']:.0f} | {r['peak_rss_mb']:.0f} |"
+                )
+            lines.append("")
+    if plot_name:
+        lines += ["## Memory against video length", "", f"![memory vs length]({plot_name})", ""]
+    atomic_write_text(path, "\n".join(lines))
+
+
+def plot_memory(result: dict, path: str | Path) -> bool:
+    """Peak memory against video length (autoencoder rows and long-video rows) as a PNG; False if
+    there is nothing to plot."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    series: dict[str, list[tuple[float, float]]] = {}
+    for r in result.get("vae") or []:
+        if "error" not in r:
+            series.setdefault(f"autoencoder {r['width']}x{r['height']} (extra MB)", []).append(
+                (r["seconds"], r["peak_extra_mb"])
+            )
+    for r in (result.get("long") or {}).get("rows", []):
+        if "error" not in r:
+            series.setdefault("generation 64x64 (process peak MB)", []).append(
+                (r["seconds"], r["peak_rss_mb"])
+            )
+    if not series:
+        return False
+    fig, ax = plt.subplots(figsize=(6, 4), dpi=100)
+    for name, pts in series.items():
+        xs, ys = zip(*sorted(pts), strict=True)
+        ax.plot(xs, ys, marker="o", label=name)
+    ax.set_xlabel("video length (s)")
+    ax.set_ylabel("peak memory (MB)")
+    ax.set_ylim(bottom=0)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    ax.set_title("kinema: peak memory against video length")
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png")
+    plt.close(fig)
+    return True
