@@ -16,12 +16,12 @@ from __future__ import annotations
 import argparse
 import inspect
 import json
-import resource
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+from bench.peak import peak_rss_mb
 from bench.timing import run_measured
 
 __all__ = ["generate_cli", "generate_api", "long_video_supported"]
@@ -48,6 +48,7 @@ def generate_cli(
         cmd = [
             sys.executable,
             "-m",
+            "bench.peak",
             "kinema.cli",
             "generate",
             PROMPT,
@@ -79,7 +80,7 @@ def generate_cli(
             "dtype": dtype,
             "wall_s": r["wall_s"],
             "peak_rss_mb": r["peak_rss_mb"],
-            "command": " ".join(cmd[2:]).replace(str(out), "out.mp4"),
+            "command": "kinema " + " ".join(cmd[5:]).replace(str(out), "out.mp4"),
         }
 
 
@@ -91,7 +92,7 @@ def measure_api(model: str, seconds: float, size: int, threads: int, dtype: str,
 
     torch.set_num_threads(threads)
     pipe = Pipeline.from_pretrained(model, dtype=dtype)
-    base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    base = peak_rss_mb()
     t0 = time.perf_counter()
     res = pipe(PROMPT, seconds=seconds, width=size, height=size, seed=0, steps=steps, progress=False)
     wall = time.perf_counter() - t0
@@ -113,7 +114,7 @@ def measure_api(model: str, seconds: float, size: int, threads: int, dtype: str,
         "per_video_second_s": wall / video_s,
         "step_s": res.timings["sample_s"] / n_steps,
         "timings": res.timings,
-        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "peak_rss_mb": peak_rss_mb(),
         "model_rss_mb": base,
     }
 

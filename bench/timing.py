@@ -42,8 +42,9 @@ def interleaved(
 
 
 def run_measured(cmd: Sequence[str], env: dict[str, str] | None = None) -> dict:
-    """Run ``cmd``; return ``{"wall_s", "peak_rss_mb", "returncode", "stdout", "stderr"}`` where the
-    peak is that child's own maximum resident set size (``os.wait4``)."""
+    """Run ``cmd``; return ``{"wall_s", "peak_rss_mb", "returncode", "stdout", "stderr"}``. The peak is
+    the child's own ``BENCH_PEAK_MB=`` stderr line (run modules through ``bench.peak``), else its
+    ``wait4`` maximum RSS, which on Linux also counts this process's resident size at fork."""
     with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
         t0 = time.perf_counter()
         proc = subprocess.Popen(
@@ -54,10 +55,16 @@ def run_measured(cmd: Sequence[str], env: dict[str, str] | None = None) -> dict:
         proc.returncode = os.waitstatus_to_exitcode(status)
         out.seek(0)
         err.seek(0)
-        return {
-            "wall_s": wall,
-            "peak_rss_mb": usage.ru_maxrss / 1024,
-            "returncode": proc.returncode,
-            "stdout": out.read(),
-            "stderr": err.read(),
-        }
+        stdout, stderr = out.read(), err.read()
+    peak = usage.ru_maxrss / 1024
+    for line in reversed(stderr.splitlines()):
+        if line.startswith("BENCH_PEAK_MB="):
+            peak = float(line.split("=", 1)[1])
+            break
+    return {
+        "wall_s": wall,
+        "peak_rss_mb": peak,
+        "returncode": proc.returncode,
+        "stdout": stdout,
+        "stderr": stderr,
+    }

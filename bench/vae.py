@@ -31,7 +31,10 @@ def _rss_mb() -> float:
 
 
 def _peak_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    # VmHWM, not ru_maxrss: Linux folds the parent's size at fork into a child's ru_maxrss
+    from bench.peak import peak_rss_mb
+
+    return peak_rss_mb()
 
 
 def measure_one(checkpoint: str, seconds: float, fps: float, height: int, width: int, mode: str,

@@ -1,0 +1,88 @@
+"""The benchmark harness: interleaved timing, per-child peak memory, the kinema model spec, FLOP
+counting and the markdown report (the diffusers peers are not needed here)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from bench.dit import count_flops
+from bench.peers import Work, kinema_dit
+from bench.report import write_markdown
+from bench.timing import interleaved, median, run_measured
+
+
+def test_interleaved_runs_cases_round_by_round() -> None:
+    calls: list[str] = []
+    times = interleaved({"a": lambda: calls.append("a"), "b": lambda: calls.append("b")}, repeats=3, warmup=1)
+    assert calls == ["a", "b"] * 4  # one warm-up round, then 3 timed rounds, alternating
+    assert {k: len(v) for k, v in times.items()} == {"a": 3, "b": 3}
+    assert median([3.0, 1.0, 2.0]) == 2.0
+    with pytest.raises(ValueError, match="repeats"):
+        interleaved({"a": lambda: None}, repeats=0)
+
+
+def test_run_measured_reports_the_childs_own_peak() -> None:
+    root = str(Path(__file__).resolve().parents[1])
+    report = "import sys; from bench.peak import peak_rss_mb; print(f'BENCH_PEAK_MB={peak_rss_mb()}', file=sys.stderr)"
+    grow = "b = bytearray(200 * 2**20); b[::4096] = b'x' * len(b[::4096]); "
+    small = run_measured([sys.executable, "-c", "print('ok'); " + report], env={"PYTHONPATH": root})
+    big = run_measured([sys.executable, "-c", grow + report], env={"PYTHONPATH": root})
+    assert small["returncode"] == 0 and small["stdout"].strip() == "ok"
+    assert small["peak_rss_mb"] < 100  # its own peak, not this (torch-sized) process's size at fork
+    assert big["peak_rss_mb"] > small["peak_rss_mb"] + 150
+    failed = run_measured([sys.executable, "-c", "import sys; sys.exit(3)"])
+    assert failed["returncode"] == 3
+
+
+def test_kinema_spec_and_flop_count() -> None:
+    torch.set_num_threads(1)
+    work = Work(channels=4, frames=2, height=4, width=4, text_len=5, text_dim=12)
+    assert work.tokens == 2 * 2 * 2
+    spec = kinema_dit(work, "tiny")
+    inp = work.inputs()
+    out = spec.call(inp)
+    assert out.shape == inp["x"].shape and out.abs().sum() > 0  # perturbed away from the zero init
+    target = torch.zeros_like(out)
+    fwd, train = count_flops(spec, inp, target)
+    assert fwd > 0 and 2.5 * fwd < train < 3.5 * fwd  # backward costs about twice the forward
+    assert all(p.grad is None for p in spec.model.parameters())
+
+
+def test_markdown_report(tmp_path) -> None:
+    row = {
+        "work": "320",
+        "tokens": 320,
+        "model": "kinema",
+        "params": 6.8e6,
+        "depth": 8,
+        "width": 192,
+        "mode": "fp32",
+        "phase": "forward",
+        "ms": 10.0,
+        "tokens_s": 32000.0,
+        "gflop": 1.0,
+        "gflops": 100.0,
+        "mfu": 0.5,
+        "speedup_vs_best_peer": 1.25,
+    }
+    result = {
+        "env": {
+            "command": "python -m bench --quick",
+            "date": "today",
+            "cpu": "CPU",
+            "cores": 2,
+            "torch": "2.x",
+            "threads": 1,
+            "load": "load 1",
+        },
+        "machine": {"n": 64, "fp32_blas": 50.0, "fp32_onednn": 100.0, "bf16": 200.0, "fp32_peak": 100.0},
+        "transformers": [row, {**row, "model": "wan", "ms": 12.5, "speedup_vs_best_peer": None}],
+        "long": {"skipped": "no long mode"},
+    }
+    path = tmp_path / "R.md"
+    write_markdown(result, path, None)
+    text = path.read_text()
+    assert "2.00x" in text and "**1.25x**" in text and "| wan |" in text and "Skipped: no long mode" in text
