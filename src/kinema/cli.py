@@ -8,6 +8,8 @@
     kinema vae train --config FILE [--a.b=c ...] [--no-resume]
     kinema vae eval --checkpoint CK [VIDEO|DIR ...] [--json OUT]
     kinema vae reconstruct --checkpoint CK IN OUT
+    kinema eval worldbench (--checkpoint DIR | --videos DIR | --ground-truth) --out DIR [--prompts N --seed K]
+    kinema eval report REPORT.json [...] -o DIR
 
 The CLI parses arguments and calls into the library; user errors (``KinemaError``) are printed
 as one line on stderr with exit status 2, never as a traceback.
@@ -225,6 +227,10 @@ def build_parser() -> argparse.ArgumentParser:
     rec.add_argument("output", metavar="OUT")
     rec.add_argument("--side-by-side", action="store_true", help="write input | reconstruction")
     rec.set_defaults(func=_vae_reconstruct)
+
+    from kinema.eval.commands import add_eval_commands
+
+    add_eval_commands(sub)  # kinema eval worldbench | report
     return parser
 
 
