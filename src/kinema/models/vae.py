@@ -695,10 +695,16 @@ class VideoVAE(nn.Module):
         else:
             cache = CausalCache()
             step = self.cfg.temporal_factor * chunk_latents
-            moments = torch.cat([
-                _tiled(lambda xt, key: self.encoder(xt, cache.tile(key)), x[:, :, s], tile_px, overlap, 1, sf)
-                for s in _time_slices(x.shape[2], step)
-            ], dim=2)  # (B, 2z, t, h, w)
+            b, _, frames, height, width = x.shape
+            moments = None  # preallocated once: no list of chunk outputs to concatenate (flat memory in T)
+            pos = 0
+            for s in _time_slices(frames, step):
+                part = _tiled(lambda xt, key: self.encoder(xt, cache.tile(key)), x[:, :, s], tile_px, overlap, 1, sf)
+                if moments is None:
+                    moments = part.new_empty(b, part.shape[1], *self.latent_shape(frames, height, width))
+                moments[:, :, pos:pos + part.shape[2]] = part
+                pos += part.shape[2]
+            assert moments is not None and pos == moments.shape[2]  # (B, 2z, t, h, w)
         mean, logvar = moments.chunk(2, dim=1)  # each (B, z, t, h, w)
         return DiagonalGaussian(mean, logvar)
 
