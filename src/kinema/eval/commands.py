@@ -1,6 +1,6 @@
 """``kinema eval``: the WorldBench commands (added to the one CLI by ``kinema.cli``).
 
-kinema eval worldbench --checkpoint DIR --out DIR [--prompts N --seed K --ground-truth]
+kinema eval worldbench --checkpoint DIR --out DIR [--prompts N --seed K --ground-truth --prompting]
 kinema eval worldbench --videos DIR --out DIR [--compare OTHER/report.json ...]
 kinema eval worldbench --ground-truth --out DIR [--prompts N --seed K]
 kinema eval report A/report.json B/report.json ... -o DIR
@@ -66,6 +66,21 @@ def _worldbench(ns: argparse.Namespace) -> int:
                 pipeline=pipe,
             )
         )
+        if ns.prompting:
+            from kinema.eval.prompting import format_prompting, run_prompting
+
+            runs[-1]["prompting"] = run_prompting(
+                pipe,
+                args,
+                out / "prompting",
+                scenes=ns.prompting_scenes,
+                long_seconds=ns.long_seconds,
+                long_prompts=1 if ns.long_seconds > 0 else 0,
+                steps=ns.steps,
+                progress=progress,
+                measure=_peak_mb,
+            )
+            print(format_prompting(runs[-1]["prompting"]))
     elif ns.videos:
         runs.append(run_folder(ns.videos, fps=ns.fps, progress=progress))
     if ns.ground_truth:
@@ -82,6 +97,13 @@ def _worldbench(ns: argparse.Namespace) -> int:
     print(format_table(runs))
     print(f"wrote {out / 'report.json'} and {page}")
     return 0
+
+
+def _peak_mb() -> float:
+    """This process's peak resident memory so far (MB)."""
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def _report(ns: argparse.Namespace) -> int:
@@ -132,6 +154,15 @@ def add_eval_commands(sub: argparse._SubParsersAction) -> None:
         help="other report.json files (or their folders) to show side by side",
     )
     wb.add_argument("--no-fd", action="store_true", help="skip the Fréchet distance")
+    wb.add_argument(
+        "--prompting",
+        action="store_true",
+        help="with --checkpoint: also image/video prompting (fidelity, seams, loops) and minute-long drift",
+    )
+    wb.add_argument("--prompting-scenes", type=int, default=4, help="scenes per prompting mode (default 4)")
+    wb.add_argument(
+        "--long-seconds", type=float, default=60.0, help="length of the drift video (0 skips it; default 60)"
+    )
     wb.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     wb.set_defaults(func=_worldbench)
     rp = ev_sub.add_parser("report", help="one report page from several report.json files, side by side")

@@ -154,12 +154,34 @@ figure{{display:inline-block;margin:2px;width:150px;font-size:11px}} img{{image-
 brackets; N/A: no clip exercises it). Method: <code>kinema.eval.scores</code>, <code>kinema.eval.track</code>.</p>
 <table><tr><th>dimension</th>{head}</tr>{table_rows}</table>
 <p><img src="{CHART_PNG}" alt="scores per dimension"></p>
+{_prompting_html(runs)}
 <h2>Best and worst clip per dimension</h2>
 <table><tr><th>dimension</th>{names}</tr>{case_rows}</table>
 </body></html>
 """
     atomic_write_text(out / REPORT_HTML, page)
     return out / REPORT_HTML
+
+
+def _prompting_html(runs: list[dict]) -> str:
+    """The image/video prompting section (``kinema.eval.prompting``) of the runs that have one."""
+    from kinema.eval.prompting import format_prompting
+
+    parts = [
+        f"<h3>{html.escape(str(r['name']))}</h3><pre>{html.escape(format_prompting(r['prompting']))}</pre>"
+        for r in runs
+        if r.get("prompting")
+    ]
+    if not parts:
+        return ""
+    return (
+        "<h2>Image and video prompts, loops, minute-long drift</h2><p>fidelity: PSNR of the decoded given "
+        "frames against the given frames; seam ratio: change across a join over the median change between "
+        "neighbouring frames (truth seam: the same on the ground truth; for loops, plain text-to-video "
+        "clips' last-to-first ratio); overall: mean WorldBench score of the output against the scene's "
+        "truth; drift: scores per 10-second window of a generated minute (<code>kinema.eval.prompting</code>)."
+        "</p>" + "".join(parts)
+    )
 
 
 def format_table(runs: list[dict]) -> str:

@@ -2,12 +2,15 @@
 
 A seam is where frames from two sources meet in one video (the end of a user's clip and the first
 generated frame; the end of a loop and its first frame). Its score is a ratio: the change across
-the seam divided by the typical change between ordinary neighbouring frames of the same video.
-About 1 means the join is as smooth as the rest of the video; much more than 1 is a visible jump.
+the seam divided by the typical (median) change between ordinary neighbouring frames around it
+(within ``RADIUS`` frames on either side, seams excluded), so a clip that is still on one side and
+moving on the other is judged against both. About 1 means the join is as smooth as the video
+around it; much more than 1 is a visible jump.
 
     frame_diffs(frames)                   -> (T-1,) mean |frame[i+1] - frame[i]| in grey levels
-    seam_ratio(frames, result.seams)      -> change across the seams / median ordinary change
+    seam_ratio(frames, result.seams)      -> change across the seams / median change around them
     loop_seam_ratio(frames)               -> change from the last frame to the first / median change
+                                             over the last and first RADIUS steps
 """
 
 from __future__ import annotations
@@ -22,6 +25,9 @@ __all__ = ["frame_diffs", "loop_seam_ratio", "seam_ratio"]
 
 EPS = 0.5
 """Grey levels added to both sides of a ratio, so a still video (no change anywhere) scores 1."""
+
+RADIUS = 4
+"""Frame steps on each side of a seam that count as its ordinary neighbours."""
 
 
 def _check(frames: np.ndarray, at_least: int) -> np.ndarray:
@@ -39,9 +45,10 @@ def frame_diffs(frames: np.ndarray) -> np.ndarray:
     return np.abs(f[1:] - f[:-1]).mean(axis=(1, 2, 3)).astype(np.float64)
 
 
-def _ordinary(diffs: np.ndarray, skip: set[int]) -> float:
-    rest = [d for i, d in enumerate(diffs) if i not in skip]
-    return float(np.median(rest)) if rest else float(np.median(diffs))
+def _around(diffs: np.ndarray, at: list[int], skip: set[int]) -> float:
+    """Median of the steps within ``RADIUS`` of the steps ``at``, leaving out ``skip``."""
+    near = sorted({j for i in at for j in range(i - RADIUS, i + RADIUS + 1) if 0 <= j < len(diffs)} - skip)
+    return float(np.median(diffs[near])) if near else float(np.median(diffs))
 
 
 def seam_ratio(frames: np.ndarray, seams: Sequence[int]) -> float:
@@ -53,14 +60,16 @@ def seam_ratio(frames: np.ndarray, seams: Sequence[int]) -> float:
         raise KinemaError("no seams to score")
     if idx[0] < 1 or idx[-1] >= len(frames):
         raise KinemaError(f"seam indices must lie in [1, {len(frames) - 1}], got {idx}")
-    across = float(np.mean([diffs[i - 1] for i in idx]))
-    return (across + EPS) / (_ordinary(diffs, {i - 1 for i in idx}) + EPS)
+    steps = [i - 1 for i in idx]  # step i-1 goes from frame i-1 to frame i
+    across = float(np.mean(diffs[steps]))
+    return (across + EPS) / (_around(diffs, steps, set(steps)) + EPS)
 
 
 def loop_seam_ratio(frames: np.ndarray) -> float:
     """The change from the last frame back to the first (the loop point) divided by the median
-    change between neighbouring frames: about 1 for a seamless loop."""
+    change between neighbouring frames at both ends: about 1 for a seamless loop."""
     f = _check(frames, 3)
     diffs = frame_diffs(f)
     wrap = float(np.abs(f[0].astype(np.float32) - f[-1].astype(np.float32)).mean())
-    return (wrap + EPS) / (float(np.median(diffs)) + EPS)
+    ends = np.concatenate([diffs[-RADIUS:], diffs[:RADIUS]])
+    return (wrap + EPS) / (float(np.median(ends)) + EPS)
