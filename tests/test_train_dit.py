@@ -141,6 +141,24 @@ def test_text_dropout_and_conditioning_masks(vae_path, tmp_path):
     assert (seen["ft"][:, 0] == 0).all() and (seen["ft"][:, 1:] == mb.time[:, None]).all()
 
 
+def test_latent_crop_starts_clips_mid_video(vae_path, tmp_path):
+    """latent_crop=1 drops the lone-first-frame latent: the clip then starts with a 4-frame latent."""
+    batches = {}
+    for crop in (0, 1):
+        cfg = _cfg(vae_path, tmp_path / str(crop), f"--latent_crop={crop}", '--data.buckets=["9x16x16"]')
+        trainer = DiTTrainer(cfg)
+        batch = next(trainer.batches(cfg.data, 0))
+        batches[crop] = (trainer.prepare(batch).x0, trainer.encode(batch))
+    full, cropped = batches[0][1], batches[1][0]
+    assert batches[0][0].shape[2] == 3 and cropped.shape[2] == 2
+    assert torch.equal(cropped, full[:, :, 1:])
+    one = _cfg(vae_path, tmp_path / "img", "--latent_crop=1", '--data.buckets=["5x16x16"]')  # 2 latents: kept
+    trainer = DiTTrainer(one)
+    assert trainer.prepare(next(trainer.batches(one.data, 0))).x0.shape[2] == 2
+    with pytest.raises(ConfigError, match="latent_crop"):
+        _cfg(vae_path, tmp_path, "--latent_crop=1.5")
+
+
 def test_curriculum_switches_buckets(vae_path, tmp_path):
     cfg = _cfg(vae_path, tmp_path, "--steps=3", '--data.buckets=["5x16x16"]',
                '--curriculum=[{start = 2, buckets = ["1x16x16"]}]')

@@ -148,6 +148,7 @@ class DiTTrainConfig:
     grad_accum: int = 1  # micro-batches (of data.batch_size clips each) per optimisation step
     ema_decay: float = 0.999  # warmed up: min(ema_decay, (1 + step) / (10 + step))
     text_dropout: float = 0.1  # probability of training a clip on "" (classifier-free guidance)
+    latent_crop: float = 0.0  # probability a batch (>= 3 latent frames) drops its first latent frame (see prepare)
     time_mean: float = 0.0  # logit-normal training times
     time_std: float = 1.0
     shift: float = 0.0  # 0 = flow.default_shift(tokens)
@@ -180,6 +181,8 @@ class DiTTrainConfig:
                               f"warmup={self.warmup}, sample_every={self.sample_every}")
         if not 0.0 <= self.text_dropout <= 1.0:
             raise ConfigError(f"text_dropout is a probability in [0, 1], got {self.text_dropout}")
+        if not 0.0 <= self.latent_crop <= 1.0:
+            raise ConfigError(f"latent_crop is a probability in [0, 1], got {self.latent_crop}")
         if not 0.0 <= self.ema_decay < 1.0:
             raise ConfigError(f"ema_decay must be in [0, 1) (0.999 is typical), got {self.ema_decay}")
         if self.shift < 0 or not self.time_std > 0:
@@ -497,6 +500,10 @@ class DiTTrainer:
         """Encode a batch and draw its randomness (text dropout, times, masks, noise) from the run's generator."""
         cfg, g = self.cfg, self.generator
         x0 = self.encode(batch)  # (B, C, t, h, w)
+        if cfg.latent_crop > 0 and x0.shape[2] >= 3 and float(torch.rand((), generator=g)) < cfg.latent_crop:
+            # start the clip mid-video (a 4-frame latent first, not the lone first frame): what every
+            # window after the first of a long video looks like (pipeline windows, flow.plan_windows)
+            x0 = x0[:, :, 1:]
         b, _, t, h, w = x0.shape
         captions = drop_captions(batch["caption"], cfg.text_dropout, g)
         shift = _shift_for(t * h * w // math.prod(self.dit_cfg.patch), cfg.shift)
