@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import inspect
 import json
+import shlex
 import sys
 import tempfile
 import time
@@ -80,7 +81,7 @@ def generate_cli(
             "dtype": dtype,
             "wall_s": r["wall_s"],
             "peak_rss_mb": r["peak_rss_mb"],
-            "command": "kinema " + " ".join(cmd[5:]).replace(str(out), "out.mp4"),
+            "command": "kinema " + shlex.join(cmd[4:]).replace(str(out), "out.mp4"),
         }
 
 
