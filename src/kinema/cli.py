@@ -231,6 +231,10 @@ def build_parser() -> argparse.ArgumentParser:
     from kinema.eval.commands import add_eval_commands
 
     add_eval_commands(sub)  # kinema eval worldbench | report
+
+    from kinema.safety.commands import add_safety_commands
+
+    add_safety_commands(sub)  # kinema safety check-prompt | verify | train-prompt | train-detector; kinema verify
     return parser
 
 
