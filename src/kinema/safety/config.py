@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -79,7 +79,10 @@ class PromptSafetyConfig:
     moderation: Any = dataclasses.field(
         default=None, repr=False, compare=False
     )  # ModerationHook or None (code only)
-    weights: str = ""  # another classifier weights file; "" = the packaged one
+    encoder: Literal["ngram", "minilm"] = (
+        "ngram"  # classifier features: hashed n-grams, or MiniLM (the minilm extra)
+    )
+    weights: str = ""  # another classifier weights file; "" = the packaged one for the encoder
 
 
 @dataclasses.dataclass

