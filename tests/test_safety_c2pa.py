@@ -50,7 +50,7 @@ def test_dev_chain_is_made_once_with_the_required_extensions(cred):
     from cryptography.x509.oid import ExtendedKeyUsageOID
 
     chain, key = dev_credentials(cred)
-    assert (chain.stat().st_mode & 0o777, key.stat().st_mode & 0o777)[1] == 0o600
+    assert key.stat().st_mode & 0o777 == 0o600  # the private key is the owner's only
     certs = x509.load_pem_x509_certificates(chain.read_bytes())
     leaf, ca = certs
     assert leaf.issuer == ca.subject and "untrusted" in leaf.subject.rfc4514_string()
@@ -64,6 +64,23 @@ def test_dev_chain_is_made_once_with_the_required_extensions(cred):
         dev_credentials(cred) == (chain, key)
         and x509.load_pem_x509_certificates(chain.read_bytes())[0] == leaf
     )
+
+
+def test_dev_chain_first_use_race_gives_one_consistent_chain(tmp_path):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
+
+    folder = tmp_path / "new" / "c2pa"
+    with ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(lambda _: dev_credentials(folder), range(4)))
+    assert len(set(results)) == 1
+    chain, key = results[0]
+    leaf = x509.load_pem_x509_certificates(chain.read_bytes())[0]
+    private = serialization.load_pem_private_key(key.read_bytes(), password=None)
+    assert private.public_key().public_numbers() == leaf.public_key().public_numbers()
+    assert sorted(p.name for p in folder.parent.iterdir()) == ["c2pa"]  # no temp folders left
 
 
 @pytest.mark.parametrize("suffix", [".mp4", ".gif", ".png"])

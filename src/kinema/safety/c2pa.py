@@ -29,6 +29,7 @@ import json
 import mimetypes
 import os
 import shutil
+import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -145,19 +146,33 @@ def dev_credentials(folder: str | Path | None = None) -> tuple[Path, Path]:
         .sign(ca_key, hashes.SHA256())
     )
     pem = serialization.Encoding.PEM
-    atomic_write_bytes(root / "ca.pem", ca.public_bytes(pem))
-    with atomic_path(key_path) as tmp:  # the private key: owner-only
-        tmp.write_bytes(
-            key.private_bytes(pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    # the whole folder appears at once (built beside it, then renamed): processes racing on first use
+    # (pytest -n 2, several servers) all end up with one consistent chain and key
+    root.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{root.name}.tmp-", dir=root.parent))
+    try:
+        (tmp / "ca.pem").write_bytes(ca.public_bytes(pem))
+        fd = os.open(
+            tmp / "signer.key", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600
+        )  # the private key: owner-only
+        with os.fdopen(fd, "wb") as f:
+            f.write(key.private_bytes(pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+        (tmp / "chain.pem").write_bytes(leaf.public_bytes(pem) + ca.public_bytes(pem))
+        (tmp / "README.txt").write_bytes(
+            b"kinema DEVELOPMENT C2PA signing chain: untrusted, for development and "
+            b"tests only. Deployments set C2PAConfig.cert / C2PAConfig.key to their own certificate.\n"
         )
-        os.chmod(tmp, 0o600)
-    os.chmod(key_path, 0o600)
-    atomic_write_bytes(chain_path, leaf.public_bytes(pem) + ca.public_bytes(pem))
-    atomic_write_bytes(
-        root / "README.txt",
-        b"kinema DEVELOPMENT C2PA signing chain: untrusted, for development and "
-        b"tests only. Deployments set C2PAConfig.cert / C2PAConfig.key to their own certificate.\n",
-    )
+        os.chmod(tmp, 0o755)
+        try:
+            os.rename(tmp, root)  # atomic; fails when another process made the folder first
+        except OSError:
+            if not (chain_path.is_file() and key_path.is_file()):
+                raise ProvenanceError(
+                    f"cannot create the development C2PA credentials in {root}: the folder exists without "
+                    f"chain.pem/signer.key; remove it or set C2PAConfig.cred_dir"
+                ) from None
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
     return chain_path, key_path
 
 

@@ -66,6 +66,7 @@ def verify_file(path: str | Path, *, key: int = WatermarkConfig.key, max_frames:
         "created_by_ai": manifest.created_by_ai,
         "generation": manifest.generation,
         "errors": manifest.errors,
+        "manifest": manifest.manifest,
     }
     if manifest.state == "invalid":
         verdict = "tampered"
