@@ -128,11 +128,28 @@ def _generate(ns: argparse.Namespace) -> int:
                                     dtype=ns.dtype)
     result = pipe(ns.prompt, negative_prompt=ns.negative, width=ns.width, height=ns.height, seconds=ns.seconds,
                   frames=ns.frames, fps=ns.fps, steps=ns.steps, guidance=ns.guidance, solver=ns.solver,
-                  shift=ns.shift, seed=ns.seed, expand=False if ns.no_expand else None, progress=not ns.quiet)
+                  shift=ns.shift, seed=ns.seed, expand=False if ns.no_expand else None, progress=not ns.quiet,
+                  image=ns.image, extend=ns.extend, direction=ns.direction,
+                  connect=tuple(ns.connect) if ns.connect else None, loop=ns.loop, edit=ns.edit,
+                  strength=ns.strength, window=ns.window, overlap=ns.overlap)
     path = save_result(result, ns.output)
     t, h, w, _ = result.frames.shape
     print(f"wrote {path} ({t} frame{'s' if t != 1 else ''}, {w}x{h} at {result.fps:g} fps, "
           f"{result.timings['total_s']:.1f} s)")
+    if result.mode != "text":
+        from kinema.eval.seams import loop_seam_ratio, seam_ratio
+
+        parts = [f"mode {result.mode}"]
+        if result.kept:
+            parts.append("kept frames " + ", ".join(f"{a}-{b - 1}" for a, b in result.kept))
+        if result.fidelity_psnr is not None:
+            parts.append(f"given frames reproduced at {result.fidelity_psnr:.1f} dB")
+        inner = [i for i in result.seams if 0 < i < t]
+        if inner and t > 2:
+            parts.append(f"seam ratio {seam_ratio(result.frames, inner):.2f}")
+        if result.mode == "loop":
+            parts.append(f"loop seam ratio {loop_seam_ratio(result.frames):.2f}")
+        print("; ".join(parts))
     if result.detailed_prompt != result.prompt:
         print(f"detailed prompt: {result.detailed_prompt}")
     return 0
@@ -197,6 +214,22 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     gen.add_argument("--dtype", choices=["fp32", "bf16"], default="fp32", help="bf16 autocast for the transformer")
     gen.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    media = gen.add_argument_group("image and video prompts (one at most)")
+    media.add_argument("--image", default=None, help="image-to-video: the first frame is this image")
+    media.add_argument("--extend", default=None, metavar="VIDEO",
+                       help="extend this video by --seconds (the result holds it unchanged)")
+    media.add_argument("--direction", choices=["forward", "backward"], default="forward",
+                       help="with --extend: add the new seconds after (forward) or before (backward) the video")
+    media.add_argument("--connect", nargs=2, default=None, metavar=("A", "B"),
+                       help="A, a transition of --seconds, then B")
+    media.add_argument("--loop", action="store_true", help="a seamless loop: the last frame flows into the first")
+    media.add_argument("--edit", default=None, metavar="VIDEO", help="video-to-video: re-imagine VIDEO under PROMPT")
+    media.add_argument("--strength", type=float, default=0.6,
+                       help="with --edit: how far to move from the input (0-1; low keeps layout and motion)")
+    media.add_argument("--window", type=int, default=None,
+                       help="latent frames denoised together in long videos (default: the model's clip length)")
+    media.add_argument("--overlap", type=int, default=None,
+                       help="latent frames each window takes clean from the previous one (default: window/2)")
     gen.set_defaults(func=_generate)
 
     tr = sub.add_parser("train", help="train (or resume) the text-to-video transformer; extra --a.b=c override "

@@ -12,17 +12,23 @@
    model was trained on (``models.text.expand_prompt``; the world grammar or any ``str -> str``).
 3. Encode the text once: [prompt; negative prompt] in one batch for classifier-free guidance (the
    prompt alone when ``guidance == 1``), and the DiT's text keys/values once (``encode_text_kv``).
-4. Latent noise from ``flow.get_noise`` with the seed, drawn on the CPU (same video on any device).
-5. The schedule, shifted for the token count (``flow.default_shift``).
+4. The latent timeline (``kinema.conditioning``): which latent frames are given (encoded image or
+   video prompts) and which are generated, for text-to-video, image-to-video, extension forward
+   or backward, connecting two videos, loops and video-to-video editing.
+5. Latent noise for the whole timeline from ``flow.get_noise`` with the seed, drawn on the CPU
+   (same video on any device); the schedule shifted for one window's token count.
 6. ``flow.denoise`` with batched CFG (``flow.guided``) under ``torch.inference_mode`` (and bf16
-   autocast when the pipeline was built with ``dtype=torch.bfloat16``); tqdm progress, callback.
-7. Denormalise and decode with the VAE causally, one latent frame at a time (flat memory).
+   autocast when the pipeline was built with ``dtype=torch.bfloat16``), window by window
+   (``flow.plan_windows``) when the video is longer than the model's clip: each window sees the
+   given and already-made latent frames in it clean. tqdm progress over all steps, callback.
+7. Denormalise and decode with the VAE causally, one latent frame at a time (flat memory); paste
+   the user's frames back unchanged (``Plan.assemble``); a loop then gets its closing transition.
 8. Frames to uint8 ``(T, H, W, 3)``, written into one preallocated array as they are decoded.
+9. Safety (``kinema.safety``): the prompt is checked before step 2; the frames are checked and
+   watermarked after step 8 (the user's own frames stay exact), and ``save_result`` signs C2PA.
 
 The sampling core is the module-level function ``_sample`` (model, noise, schedule, text cache,
-optional conditioning frames): image-to-video, extension and interpolation are built on it by
-passing ``cond_latents``/``cond_mask`` (clean latents of the given frames, e.g. from
-``Pipeline.encode_video``) without changing the text-to-video path.
+optional conditioning frames); ``Pipeline._sample_plan`` runs it over the windows of a plan.
 """
 
 from __future__ import annotations
@@ -31,6 +37,7 @@ import contextlib
 import dataclasses
 import logging
 import math
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -43,14 +50,17 @@ from PIL import Image
 from torch import Tensor
 from tqdm.auto import tqdm
 
+from kinema import __version__ as kinema_version
 from kinema.atomic import atomic_path
+from kinema.conditioning import Assembled, Plan, plan_connect, plan_edit, plan_extend, plan_image, plan_text
 from kinema.data.dataset import to_model_video, to_uint8_frames
-from kinema.data.video_io import write_video
+from kinema.data.video_io import fit_frames, probe, read_video, write_video
 from kinema.errors import KinemaError
-from kinema.flow import default_shift, denoise, get_noise, get_schedule, guided
+from kinema.flow import default_shift, denoise, get_noise, get_schedule, guided, plan_windows, sdedit_start
 from kinema.models.bundle import MODEL_JSON, Bundle, load_bundle
 from kinema.models.dit import DiT, TextCache
 from kinema.models.text import expand_prompt
+from kinema.safety import Provenance, SafetyChecker, SafetyConfig, sign_output
 
 __all__ = [
     "DEFAULT_MODEL",
@@ -75,8 +85,12 @@ TRAIN_HINT = "train one with `kinema train --config configs/dit_world.toml`"
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
 VIDEO_SUFFIXES = (".mp4", ".mkv", ".webm", ".gif")
 
-# (done, total, latents (B, C, t, h, w)) after each sampling step; done = 1 .. total
+# (done, total, latents (B, C, t, h, w)) after each sampling step; done = 1 .. total (over all windows)
 StepCallback = Callable[[int, int, Tensor], None]
+
+Media = str | Path | np.ndarray
+"""An image or video prompt: a file path, or uint8 RGB frames ``(T, H, W, 3)`` (an image: ``(H, W, 3)``)."""
+DIRECTIONS = ("forward", "backward")
 
 
 # --------------------------------------------------------------------------- results
@@ -122,6 +136,11 @@ class GenerationResult:
     seed: int
     settings: dict[str, Any] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
+    mode: str = "text"  # text, image, extend-forward, extend-backward, connect, loop, edit
+    kept: list[tuple[int, int]] = field(default_factory=list)  # output frame ranges that are the user's frames
+    seams: list[int] = field(default_factory=list)  # frame i where i-1 and i come from different sources
+    fidelity_psnr: float | None = None  # dB: decoded given frames vs the frames given (conditioning fidelity)
+    provenance: Provenance | None = None  # what save_result signs into the file (C2PA); None = unsigned
 
 
 # --------------------------------------------------------------------------- small pure helpers
@@ -237,6 +256,61 @@ def _sample(
                    cond_latents=cond_latents, cond_mask=mask, callback=callback)
 
 
+# --------------------------------------------------------------------------- image and video prompts
+
+_MEDIA_NAMES = {"text": (), "loop": (), "image": ("image",), "extend-forward": ("extend",),
+                "extend-backward": ("extend",), "connect": ("connect[0]", "connect[1]"), "edit": ("edit",)}
+
+
+def _check_mode(*, image: Media | None, extend: Media | None, direction: str, connect: tuple[Media, Media] | None,
+                loop: bool, edit: Media | None) -> tuple[str, list[Media]]:
+    """Which mode the arguments ask for, and its media in order; one mode at most."""
+    asked = [name for name, v in (("image", image), ("extend", extend), ("connect", connect), ("edit", edit))
+             if v is not None] + (["loop"] if loop else [])
+    if len(asked) > 1:
+        raise KinemaError(f"choose one of image, extend, connect, loop, edit; got {', '.join(asked)}")
+    if not isinstance(loop, bool):
+        raise KinemaError(f"loop must be True or False, got {loop!r}")
+    if direction not in DIRECTIONS:
+        raise KinemaError(f"direction must be 'forward' or 'backward', got {direction!r}")
+    if image is not None:
+        return "image", [image]
+    if extend is not None:
+        return f"extend-{direction}", [extend]
+    if connect is not None:
+        if not isinstance(connect, (tuple, list)) or len(connect) != 2:
+            raise KinemaError("connect takes two videos (A, B): the transition starts as A ends and ends as B starts")
+        return "connect", list(connect)
+    if edit is not None:
+        return "edit", [edit]
+    return ("loop" if loop else "text"), []
+
+
+def _loop_transition(latent_frames: int) -> int:
+    """Latent frames of a loop's closing transition (about a third); the first clip gets the rest."""
+    return max(1, latent_frames // 3)
+
+
+def _media_path(media: object, name: str) -> Path:
+    if not isinstance(media, (str, Path)):
+        raise KinemaError(f"{name}: expected a file path or uint8 frames (T, H, W, 3), got {type(media).__name__}")
+    p = Path(media).expanduser()
+    if not p.is_file():
+        raise KinemaError(f"{name}: {p} does not exist" if not p.exists() else f"{name}: {p} is not a file")
+    return p
+
+
+def _size_for_aspect(aspect: float, width: int, height: int, multiple: int) -> tuple[int, int]:
+    """(w, h), multiples of ``multiple``, near the area ``width·height`` and as close as possible to ``aspect``."""
+    area = width * height
+    best: tuple[float, int, int] = (math.inf, width, height)
+    for w in range(multiple, 4 * max(width, height) + 1, multiple):
+        for h in range(multiple, 4 * max(width, height) + 1, multiple):
+            cost = abs(math.log(w / h / aspect)) + 0.5 * abs(math.log(w * h / area))
+            best = min(best, (cost, w, h))
+    return best[1], best[2]
+
+
 # --------------------------------------------------------------------------- the pipeline
 
 
@@ -248,13 +322,15 @@ class Pipeline:
     autocast; weights, the sampler update and the VAE stay fp32.
     """
 
-    def __init__(self, bundle: Bundle, *, dtype: torch.dtype | str = torch.float32, folder: str | Path | None = None):
+    def __init__(self, bundle: Bundle, *, dtype: torch.dtype | str = torch.float32, folder: str | Path | None = None,
+                 safety: SafetyConfig | None = None):
         self.info = bundle.info
         self.dit = bundle.dit.eval()
         self.text = bundle.text.eval()
         self.vae = bundle.vae.eval()
         self.dtype = _resolve_dtype(dtype)
         self.folder = None if folder is None else Path(folder)
+        self.safety = SafetyChecker(safety)  # prompt + frame checks, watermark, C2PA (kinema.safety; all on by default)
 
     @classmethod
     def from_pretrained(
@@ -263,6 +339,7 @@ class Pipeline:
         device: str | torch.device = "cpu",
         threads: int | None = None,
         dtype: torch.dtype | str = torch.float32,
+        safety: SafetyConfig | None = None,
     ) -> Pipeline:
         """Load a model folder (``model.json``, ``dit/text/vae.safetensors``) onto ``device``.
 
@@ -289,7 +366,7 @@ class Pipeline:
             raise KinemaError(f"unknown device {device!r}: {e}") from None
         if device.type == "cuda" and not torch.cuda.is_available():
             raise KinemaError(f"device {device} was asked for but this torch sees no CUDA GPU; use device='cpu'")
-        return cls(load_bundle(p, device=device), dtype=dtype, folder=p)
+        return cls(load_bundle(p, device=device), dtype=dtype, folder=p, safety=safety)
 
     @property
     def device(self) -> torch.device:
@@ -442,10 +519,30 @@ class Pipeline:
         seed: int = 0,
         expand: bool | None = None,
         expander: Callable[[str], str] | None = None,
+        image: Media | None = None,
+        extend: Media | None = None,
+        direction: str = "forward",
+        connect: tuple[Media, Media] | None = None,
+        loop: bool = False,
+        edit: Media | None = None,
+        strength: float = 0.6,
+        window: int | None = None,
+        overlap: int | None = None,
         progress: bool = True,
         callback: StepCallback | None = None,
     ) -> GenerationResult:
         """Generate a video (or, with ``frames=1``, an image) for ``prompt``.
+
+        Image and video prompts (at most one mode; see ``kinema.conditioning`` for the timelines):
+        ``image``: the first frame is this image. ``extend`` + ``direction`` (forward/backward):
+        the result is the input unchanged plus ``seconds`` of new video after (before) it.
+        ``connect=(a, b)``: ``a``, a transition of ``seconds``, then ``b``. ``loop``: the last
+        frame flows into the first. ``edit`` + ``strength`` in (0, 1]: the input video re-imagined
+        under the prompt (SDEdit; low strength keeps layout and motion). Media are paths or uint8
+        frames, resampled to ``fps`` and cover-resized to ``width x height`` (default: the model's
+        size area at the input's aspect ratio). Videos longer than ``window`` latent frames (the
+        model's trained length by default) are made window by window, each seeing ``overlap``
+        latent frames of the previous one clean.
 
         ``None`` means the model's default (``model.json``); give ``seconds`` or ``frames``, not
         both (``seconds`` becomes the nearest valid frame count at ``fps``). ``guidance == 1``
@@ -458,10 +555,25 @@ class Pipeline:
         t_start = time.perf_counter()
         timings: dict[str, float] = {}
 
-        # 1. check and resolve the inputs
+        # 1. check and resolve the inputs; load the image/video prompts at the model's size and fps
+        mode, media = _check_mode(image=image, extend=extend, direction=direction, connect=connect, loop=loop,
+                                  edit=edit)
+        if media and width is None and height is None:
+            width, height = self._size_for(media[0])
         s = self.check_inputs(prompt, negative_prompt=negative_prompt, width=width, height=height, seconds=seconds,
                               frames=frames, fps=fps, steps=steps, guidance=guidance, solver=solver, shift=shift,
                               seed=seed, expand=expand, expander=expander)
+        if mode == "edit" and not (_is_number(strength) and 0 < strength <= 1):
+            raise KinemaError(f"strength must be a number in (0, 1] (about 0.3-0.5 keeps layout and motion; 1 "
+                              f"ignores the input video), got {strength!r}")
+        media = [self._load(m, s, name) for m, name in zip(media, _MEDIA_NAMES[mode], strict=True)]
+        if mode == "edit":  # the edit keeps the input's length (at most the frames/seconds asked for)
+            s = self._fit_edit_length(s, len(media[0]), limit=seconds is not None or frames is not None)
+
+        # 1b. the content policy, before any compute (kinema.safety; raises PolicyError naming the category)
+        tick = time.perf_counter()
+        self.safety.check_prompt(s.prompt)
+        timings["safety_prompt_s"] = time.perf_counter() - tick
 
         # 2. expand the prompt (recaptioning)
         tick = time.perf_counter()
@@ -474,42 +586,187 @@ class Pipeline:
             text_cache = self.encode_prompt(detailed, s.negative_prompt, guidance=s.guidance)
             timings["text_s"] = time.perf_counter() - tick
 
-            # 4. seeded latent noise, drawn on the CPU
-            noise = get_noise((1, *s.latent_shape), seed=s.seed, device=self.device)  # (1, C, t, h, w)
-
-            # 5. the schedule, shifted for the token count
-            schedule = get_schedule(s.steps, shift=s.shift)
-
-            # 6. denoise with batched CFG
+            # 4. the latent timeline: given frames from the image/video prompts, the rest to generate
             tick = time.perf_counter()
-            latents = self._denoise(noise, schedule, text_cache, s, progress=progress, callback=callback)
+            plan = self._plan(s, media, mode, float(strength))
+            timings["encode_s"] = time.perf_counter() - tick
+
+            # 5. seeded noise for the whole timeline (CPU), the schedule shifted for one window's tokens
+            generator = torch.Generator(device="cpu").manual_seed(s.seed)
+            noise = get_noise((1, *plan.given.shape[1:]), generator=generator, device=self.device)  # (1, C, t, h, w)
+            win, ov = self._windows(s, window, overlap)
+            schedule = get_schedule(s.steps, shift=self._shift(s, shift, min(win, plan.latent_frames)))
+
+            # 6. denoise window by window with batched CFG (one window when the video fits)
+            tick = time.perf_counter()
+            latents = self._sample_plan(plan, noise, schedule, text_cache, s, window=win, overlap=ov,
+                                        progress=progress, callback=callback)
             timings["sample_s"] = time.perf_counter() - tick
 
-            # 7-8. decode causally, chunk by chunk, into uint8 frames
+            # 7-8. decode causally, chunk by chunk, into uint8 frames; paste the given frames back
             tick = time.perf_counter()
-            video = self.decode_latents(latents)[0]  # (T, H, W, 3)
+            out = plan.assemble(self.decode_latents(latents)[0])  # frames (T, H, W, 3)
+            if mode == "loop":  # then a transition from the clip's end back to its start
+                out = self._close_loop(out.frames, s, text_cache, generator, win, ov, progress, callback)
+            video = out.frames
             timings["decode_s"] = time.perf_counter() - tick
+        user_frames = [video[a:b].copy() for a, b in out.kept]
+        # 9. safety: frame classifier (withholds flagged output), invisible watermark, provenance for C2PA
+        tick = time.perf_counter()
+        video, provenance = self.safety.finish(video, prompt=s.prompt, model=self.folder.name if self.folder else "kinema",
+                                               version=f"{kinema_version}+step{self.info.train.get('steps', 0)}")
+        for (a, b), kept in zip(out.kept, user_frames, strict=True):
+            video[a:b] = kept  # the user's frames stay exactly as given: the watermark marks generated frames
+        timings["safety_s"] = time.perf_counter() - tick
         timings["total_s"] = time.perf_counter() - t_start
 
         settings = {**dataclasses.asdict(s), "seconds": s.seconds, "detailed_prompt": detailed,
                     "latent_shape": list(s.latent_shape), "dtype": str(self.dtype).removeprefix("torch."),
-                    "device": str(self.device), "model": str(self.folder) if self.folder else None}
+                    "device": str(self.device), "model": str(self.folder) if self.folder else None,
+                    "mode": mode, "window": win, "overlap": ov, "strength": float(strength) if mode == "edit" else None,
+                    "output_frames": int(video.shape[0])}
         return GenerationResult(frames=video, fps=s.fps, prompt=s.prompt, detailed_prompt=detailed, seed=s.seed,
-                                settings=settings, timings=timings)
+                                settings=settings, timings=timings, provenance=provenance, mode=mode, kept=out.kept,
+                                seams=out.seams, fidelity_psnr=out.fidelity_psnr)
 
-    def _denoise(self, noise: Tensor, schedule: list[float], text_cache: TextCache, s: GenerationSettings, *,
-                 progress: bool, callback: StepCallback | None, cond_latents: Tensor | None = None,
-                 cond_mask: Tensor | None = None) -> Tensor:
-        """``_sample`` with a tqdm bar over steps and the user callback."""
-        total = len(schedule) - 1
+    # ----------------------------------------------------------------- image and video prompts
+
+    def _size_for(self, media: Media) -> tuple[int, int]:
+        """(width, height) for a prompt image/video: about the model's default area, at its aspect ratio."""
+        if isinstance(media, np.ndarray):
+            h, w = media.shape[-3:-1] if media.ndim >= 3 else (1, 1)
+        else:
+            info = probe(_media_path(media, "image/video prompt"))
+            h, w = info.height, info.width
+        d = self.info.defaults
+        m = self.vae.cfg.spatial_factor * max(self.dit.cfg.patch[1:])
+        return _size_for_aspect(w / max(h, 1), d.width, d.height, m)
+
+    def _load(self, media: Media, s: GenerationSettings, name: str) -> np.ndarray:
+        """A path or uint8 array -> uint8 frames ``(N, height, width, 3)`` at ``s.fps``."""
+        size = (s.height, s.width)
+        if isinstance(media, np.ndarray):
+            frames = media[None] if media.ndim == 3 else media
+            if frames.dtype != np.uint8 or frames.ndim != 4 or frames.shape[-1] != 3 or not frames.shape[0]:
+                raise KinemaError(f"{name}: expected uint8 RGB frames (T, H, W, 3) or an image (H, W, 3), "
+                                  f"got {media.dtype} {media.shape}")
+            return fit_frames(frames, size)
+        return read_video(_media_path(media, name), fps=s.fps, size=size)
+
+    def _fit_edit_length(self, s: GenerationSettings, n: int, *, limit: bool) -> GenerationSettings:
+        """Settings for editing an ``n``-frame input: its longest valid frame count (at most ``s.frames`` if ``limit``)."""
+        ft, pt = self.vae.cfg.temporal_factor, self.dit.cfg.patch[0]
+        frames = 1 + ft * (((min(n, s.frames) if limit else n) - 1) // (ft * pt) * pt)
+        c, _, h, w = s.latent_shape
+        t = 1 + (frames - 1) // ft
+        return dataclasses.replace(s, frames=frames, latent_shape=(c, t, h, w), tokens=s.tokens // s.latent_shape[1] * t)
+
+    def _plan(self, s: GenerationSettings, media: list[np.ndarray], mode: str, strength: float) -> Plan:
+        """The latent timeline of a mode (``kinema.conditioning``); encodes the given frames."""
+        ft = self.vae.cfg.temporal_factor
+        c, t, h, w = s.latent_shape
+        dev = self.device
+        context = self._windows(s, None, None)[1]
+        if mode == "loop":
+            if t < 2:
+                raise KinemaError(f"a loop needs at least {1 + ft} frames (got frames={s.frames})")
+            return plan_text((c, t - _loop_transition(t), h, w), device=dev, ft=ft)
+        if mode == "text":
+            return plan_text((c, t, h, w), device=dev, ft=ft)
+        if mode == "image":
+            if t < 2:
+                raise KinemaError(f"image-to-video makes a video from the image: ask for at least {1 + ft} frames "
+                                  f"(got frames={s.frames})")
+            return plan_image(media[0][:1], s.latent_shape, encode=self.encode_video, device=dev, ft=ft)
+        if mode == "edit":
+            return plan_edit(media[0][:s.frames], strength, encode=self.encode_video, latent_shape=s.latent_shape, device=dev,
+                             ft=ft)
+        new = max(1, t - 1)  # ft·new frames: the asked-for seconds
+        if mode == "connect":
+            return plan_connect(media[0], media[1], new, context=context, encode=self.encode_video,
+                                latent_shape=(c, h, w), device=dev, ft=ft)
+        direction = mode.removeprefix("extend-")
+        return plan_extend(media[0], t if direction == "backward" else new, context=context, direction=direction,
+                           encode=self.encode_video, latent_shape=(c, h, w), device=dev, ft=ft)
+
+    def _windows(self, s: GenerationSettings, window: int | None, overlap: int | None) -> tuple[int, int]:
+        """(window, overlap) in latent frames: the model's trained clip length and half of it by default."""
+        ft, pt = self.vae.cfg.temporal_factor, self.dit.cfg.patch[0]
+        d = self.info.defaults
+        if window is None:
+            window = 1 + (frames_for_seconds(d.seconds, self.info.fps, temporal_factor=ft, patch_t=pt) - 1) // ft
+            window = max(window, 2 * pt)
+        if not _is_int(window) or window < 2 or window % pt:
+            raise KinemaError(f"window must be an int >= 2 latent frames (a multiple of the DiT's temporal patch "
+                              f"{pt}), got {window!r}")
+        if overlap is None:
+            overlap = max(pt, window // 2 // pt * pt)
+        if not _is_int(overlap) or not 1 <= overlap < window or overlap % pt:
+            raise KinemaError(f"overlap must be an int in [1, window={window}) latent frames (a multiple of {pt}), "
+                              f"got {overlap!r}")
+        return int(window), int(overlap)
+
+    def _shift(self, s: GenerationSettings, asked: float | None, window: int) -> float:
+        """The schedule shift: as asked, or (auto) for the tokens of one window rather than the whole video."""
+        auto = (self.info.defaults.shift if asked is None else asked) == 0
+        if not auto:
+            return s.shift
+        _, t, h, w = s.latent_shape
+        pt, ph, pw = self.dit.cfg.patch
+        return default_shift(min(t, window) // pt * (h // ph) * (w // pw))
+
+    def _sample_plan(self, plan: Plan, noise: Tensor, schedule: list[float], text_cache: TextCache,
+                     s: GenerationSettings, *, window: int, overlap: int, progress: bool,
+                     callback: StepCallback | None) -> Tensor:
+        """Denoise a plan's timeline window by window (``flow.plan_windows``): each window sees the
+        given and already-made frames in it clean and generates the rest. noise ``(1, C, t, h, w)``."""
+        x = plan.given.clone()  # (1, C, t, h, w)
+        known = plan.mask.clone()  # (t,)
+        windows = plan_windows(plan.latent_frames, window=window, overlap=overlap, reverse=plan.reverse)
+        steps = len(schedule) - 1
+        sdedit_steps = len(sdedit_start(noise[:, :, :1], plan.strength, schedule, noise[:, :, :1])[1]) - 1
+        per_window = sdedit_steps if plan.source is not None else steps
+        todo = [ab for ab in windows if not bool(known[ab[0]:ab[1]].all())]
+        total, done = len(todo) * per_window, 0
         with tqdm(total=total, desc="sampling", unit="step", disable=not progress, leave=False) as bar:
-            def on_step(i: int, x: Tensor) -> None:
-                bar.update(1)
-                if callback is not None:
-                    callback(i + 1, total, x)
+            for a, b in windows:
+                given = known[a:b]  # (w,)
+                if bool(given.all()):
+                    continue
+                start, sched = noise[:, :, a:b], schedule
+                if plan.source is not None:
+                    start, sched = sdedit_start(plan.source[:, :, a:b], plan.strength, schedule, noise[:, :, a:b])
 
-            return _sample(self.dit, noise, schedule, text_cache, guidance=s.guidance, solver=s.solver,
-                           cond_latents=cond_latents, cond_mask=cond_mask, callback=on_step, dtype=self.dtype)
+                def on_step(i: int, z: Tensor, base: int = done) -> None:
+                    bar.update(1)
+                    if callback is not None:
+                        callback(base + i + 1, total, z)
+
+                cond = None if not bool(given.any()) else (x[:, :, a:b], given[None])
+                x[:, :, a:b] = _sample(self.dit, start, sched, text_cache, guidance=s.guidance, solver=s.solver,
+                                       cond_latents=None if cond is None else cond[0],
+                                       cond_mask=None if cond is None else cond[1], callback=on_step,
+                                       dtype=self.dtype)
+                known[a:b] = True
+                done += len(sched) - 1
+        return x
+
+    def _close_loop(self, clip: np.ndarray, s: GenerationSettings, text_cache: TextCache,
+                    generator: torch.Generator, window: int, overlap: int, progress: bool,
+                    callback: StepCallback | None) -> Assembled:
+        """A seamless loop from a clip: generate the transition from its end back to its start and
+        return clip + transition (played on repeat, the transition flows into frame 0)."""
+        ft = self.vae.cfg.temporal_factor
+        c, t, h, w = s.latent_shape
+        new = _loop_transition(t)
+        plan = plan_connect(clip, clip, new, context=overlap, encode=self.encode_video, latent_shape=(c, h, w),
+                            device=self.device, ft=ft)
+        noise = get_noise((1, *plan.given.shape[1:]), generator=generator, device=self.device)
+        latents = self._sample_plan(plan, noise, get_schedule(s.steps, shift=s.shift), text_cache, s,
+                                    window=window, overlap=overlap, progress=progress, callback=callback)
+        joined = plan.assemble(self.decode_latents(latents)[0])  # clip + transition + clip
+        frames = joined.frames[:len(clip) + ft * new]  # clip + transition; the loop point is back at frame 0
+        return Assembled(frames=frames, kept=[], seams=[0, len(clip)], fidelity_psnr=joined.fidelity_psnr)
 
     # ----------------------------------------------------------------- VAE helpers
 
@@ -567,6 +824,12 @@ def save_result(result: GenerationResult, path: str | Path) -> Path:
     count). ``.png``/``.jpg``/``.jpeg``/``.webp``: a single image, for one-frame results.
     """
     p = Path(path).expanduser()
+    if result.provenance is not None:  # write unsigned beside the target, then sign onto it atomically (C2PA)
+        p.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(prefix=".kinema-sign-", dir=p.parent) as tmp:
+            unsigned = save_result(dataclasses.replace(result, provenance=None), Path(tmp) / p.name)
+            sign_output(unsigned, result.provenance, dest=p)
+        return p
     suffix = p.suffix.lower()
     frames = result.frames
     if suffix in VIDEO_SUFFIXES:

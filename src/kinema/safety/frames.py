@@ -37,9 +37,14 @@ class OpenNSFW:
             ) from None
         self._clf = NSFWClassifier(providers=["CPUExecutionProvider"], intra_op_num_threads=threads)
 
+    BATCH = 16  # frames per ONNX call: memory stays flat however long the video is
+
     def __call__(self, frames: np.ndarray) -> np.ndarray:
-        preds = self._clf.classify_batch(list(frames), max_workers=1)
-        return np.array([p.nsfw for p in preds], dtype=np.float32)
+        scores = []
+        for start in range(0, len(frames), self.BATCH):
+            preds = self._clf.classify_batch(list(frames[start : start + self.BATCH]), max_workers=1)
+            scores += [p.nsfw for p in preds]
+        return np.array(scores, dtype=np.float32)
 
 
 class FrameClassifier:
