@@ -159,6 +159,42 @@ def test_latent_crop_starts_clips_mid_video(vae_path, tmp_path):
         _cfg(vae_path, tmp_path, "--latent_crop=1.5")
 
 
+def test_object_weight_puts_the_loss_on_objects(vae_path, tmp_path):
+    from kinema.flow import masked_mse
+
+    cfg = _cfg(vae_path, tmp_path, "--object_weight=9", '--data.buckets=["9x16x16"]')
+    trainer = DiTTrainer(cfg)
+    batch = next(trainer.batches(cfg.data, 0))
+    mb = trainer.prepare(batch)
+    assert mb.weight is not None and mb.weight.shape == (2, 3, 4, 4)
+    assert set(mb.weight.unique().tolist()) <= {1.0, 10.0} and (mb.weight == 10).any()
+    pixels = batch["object_mask"]  # (2, 9, 16, 16): frame 0 -> latent 0, frames 1-4 -> 1, 5-8 -> 2
+    assert torch.equal(mb.weight[:, 1, 0, 0] == 10, pixels[:, 1:5, :4, :4].flatten(1).any(1))
+    # the weighted mean: errors only off the objects cost 1/10 of what they cost on them
+    err = torch.zeros_like(mb.x0)
+    on = (mb.weight == 10)[:, None].expand_as(err)
+    err[on] = 1.0
+    on_obj = masked_mse(err, torch.zeros_like(err), mb.cond_mask, mb.weight)
+    off_obj = masked_mse(1.0 - err, torch.zeros_like(err), mb.cond_mask, mb.weight)
+    assert float(on_obj) > float(off_obj) and float(masked_mse(err, err, None, mb.weight)) == 0.0
+    ones = torch.ones_like(mb.weight)
+    assert torch.allclose(masked_mse(mb.x0, mb.noise, mb.cond_mask, ones), masked_mse(mb.x0, mb.noise, mb.cond_mask))
+
+
+def test_world_object_mask_covers_the_objects():
+    from kinema.world import object_mask, render_clip
+
+    clip = render_clip(3, width=64, height=64, num_frames=9)
+    mask = object_mask(clip.truth)
+    assert mask.shape == (9, 64, 64) and 0 < mask.mean() < 0.5
+    for k, frame in enumerate(clip.truth["frames"]):
+        for obj in frame["objects"]:
+            if obj["bbox"] is not None:
+                x, y = int(obj["x"]), int(obj["y"])
+                if obj["visible_fraction"] > 0.9:
+                    assert mask[k, min(max(y, 0), 63), min(max(x, 0), 63)]
+
+
 def test_curriculum_switches_buckets(vae_path, tmp_path):
     cfg = _cfg(vae_path, tmp_path, "--steps=3", '--data.buckets=["5x16x16"]',
                '--curriculum=[{start = 2, buckets = ["1x16x16"]}]')

@@ -46,7 +46,7 @@ from kinema.config import DataConfig
 from kinema.data.buckets import Bucket, BucketBatchSampler, assign_bucket, mix_seed, parse_buckets
 from kinema.data.video_io import VideoInfo, probe, read_video
 from kinema.errors import ConfigError, KinemaError
-from kinema.world import clip_seed, render_clip
+from kinema.world import clip_seed, object_mask, render_clip
 
 logger = logging.getLogger(__name__)
 
@@ -538,7 +538,7 @@ class WorldDataset(IterableDataset):
     def batch_at(self, step: int) -> Batch:
         """Render this rank's batch of global step ``step``: ``video`` ``(B, C, T, H, W)`` etc."""
         b = self.bucket_at(step)
-        videos, captions, shorts, sources = [], [], [], []
+        videos, captions, shorts, sources, masks = [], [], [], [], []
         for seed in self.clip_seeds(step):
             clip = render_clip(
                 seed, split=self.cfg.split, width=b.width, height=b.height, fps=self.cfg.fps,
@@ -548,8 +548,10 @@ class WorldDataset(IterableDataset):
             captions.append(_pick_caption(clip.caption, clip.detailed_caption, self.cfg.caption_field))
             shorts.append(clip.caption)
             sources.append(f"world:{seed}")
+            masks.append(torch.from_numpy(object_mask(clip.truth)))
         return {
             "video": torch.stack(videos),
+            "object_mask": torch.stack(masks),  # (B, T, H, W) bool: where the objects are (world truth)
             "caption": captions,
             "short_caption": shorts,
             "source": sources,

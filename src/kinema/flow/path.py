@@ -161,17 +161,28 @@ def frame_times(time: Tensor | float, cond_mask: Tensor) -> Tensor:
     return torch.where(cond_mask, torch.zeros((), dtype=t.dtype, device=t.device), t)
 
 
-def masked_mse(v_pred: Tensor, v_target: Tensor, cond_mask: Tensor | None = None) -> Tensor:
+def masked_mse(v_pred: Tensor, v_target: Tensor, cond_mask: Tensor | None = None,
+               weight: Tensor | None = None) -> Tensor:
     """Mean squared error over the generated (non-given) frames only, as a 0-d fp32 tensor.
 
     ``v_pred``, ``v_target``: ``(B, C, F, h, w)``; ``cond_mask``: ``(B, F)`` bool or None (no
     frame given). The mean is over every element of every generated frame in the batch, so each
     generated frame weighs the same whatever its sample's mask. If no frame is generated the loss
-    is 0 (and still carries the graph).
+    is 0 (and still carries the graph). ``weight`` ``(B, F, h, w)`` >= 0: a weighted mean instead
+    (each latent position counts ``weight`` times; e.g. more where the objects are).
     """
     if v_pred.shape != v_target.shape:
         raise KinemaError(f"prediction {tuple(v_pred.shape)} and target {tuple(v_target.shape)} differ in shape")
     err = (v_pred.float() - v_target.float()).square()  # (B, C, F, h, w)
+    if weight is not None:
+        b, c, f, h, w = v_pred.shape
+        if tuple(weight.shape) != (b, f, h, w):
+            raise KinemaError(f"weight must be (B, F, h, w) = {(b, f, h, w)}, got {tuple(weight.shape)}")
+        wt = rearrange(weight.to(device=err.device, dtype=err.dtype), "b f h w -> b 1 f h w")
+        if cond_mask is not None:
+            _check_mask(cond_mask, v_pred)
+            wt = wt * rearrange((~cond_mask).to(device=err.device, dtype=err.dtype), "b f -> b 1 f 1 1")
+        return (err * wt).sum() / (wt.sum() * c).clamp_min(1e-12)
     if cond_mask is None:
         return err.mean()
     _check_mask(cond_mask, v_pred)

@@ -47,6 +47,7 @@ from typing import Any, Literal
 
 import torch
 import torch.distributed as dist
+from einops import reduce
 from torch import Tensor, nn
 from torch.distributed.checkpoint.state_dict import (
     StateDictOptions,
@@ -149,6 +150,7 @@ class DiTTrainConfig:
     ema_decay: float = 0.999  # warmed up: min(ema_decay, (1 + step) / (10 + step))
     text_dropout: float = 0.1  # probability of training a clip on "" (classifier-free guidance)
     latent_crop: float = 0.0  # probability a batch (>= 3 latent frames) drops its first latent frame (see prepare)
+    object_weight: float = 0.0  # world clips: latents where objects are count 1 + this in the loss (see prepare)
     time_mean: float = 0.0  # logit-normal training times
     time_std: float = 1.0
     shift: float = 0.0  # 0 = flow.default_shift(tokens)
@@ -181,6 +183,8 @@ class DiTTrainConfig:
                               f"warmup={self.warmup}, sample_every={self.sample_every}")
         if not 0.0 <= self.text_dropout <= 1.0:
             raise ConfigError(f"text_dropout is a probability in [0, 1], got {self.text_dropout}")
+        if not self.object_weight >= 0:
+            raise ConfigError(f"object_weight must be >= 0 (0 = off), got {self.object_weight}")
         if not 0.0 <= self.latent_crop <= 1.0:
             raise ConfigError(f"latent_crop is a probability in [0, 1], got {self.latent_crop}")
         if not 0.0 <= self.ema_decay < 1.0:
@@ -206,17 +210,17 @@ def drop_captions(captions: Sequence[str], p: float, generator: torch.Generator)
 
 
 def flow_loss(model: Callable[[Tensor, Tensor, Tensor], Tensor], x0: Tensor, noise: Tensor, time: Tensor,
-              cond_mask: Tensor) -> Tensor:
+              cond_mask: Tensor, weight: Tensor | None = None) -> Tensor:
     """The flow-matching loss of one micro-batch (a 0-d fp32 tensor).
 
     ``model(xt, frame_time, cond_mask) -> v``; x0, noise: (B, C, t, h, w); time: (B,);
     cond_mask: (B, t) bool, True = frame given clean. Given frames sit at time 0 (so ``xt`` holds
-    them exactly) and are left out of the mean.
+    them exactly) and are left out of the mean. ``weight`` (B, t, h, w): a weighted mean (``masked_mse``).
     """
     ft = frame_times(time, cond_mask)  # (B, t), 0 on given frames
     xt = interpolate(x0, noise, ft)  # (B, C, t, h, w)
     v = model(xt, ft, cond_mask)  # (B, C, t, h, w) fp32
-    return masked_mse(v, velocity_target(x0, noise), cond_mask)
+    return masked_mse(v, velocity_target(x0, noise), cond_mask, weight)
 
 
 class Denoiser(nn.Module):
@@ -268,6 +272,7 @@ class MicroBatch:
     captions: list[str]  # after text dropout
     sources: list[str]
     bucket: str
+    weight: Tensor | None = None  # (B, t, h, w) loss weight (object_weight), None = plain mean
 
 
 # --------------------------------------------------------------------------- sampling (for progress videos)
@@ -483,6 +488,16 @@ class DiTTrainer:
             z = self.vae.encode(video.to(self.device, non_blocking=True)).mode()  # (B, C, t, h, w)
         return self.vae.normalize(z.float())
 
+    def latent_object_mask(self, mask: Tensor) -> Tensor:
+        """Pixel object mask (B, T, H, W) bool -> latent mask (B, t, h, w): a latent position is an
+        object's if any pixel it encodes is (frame 0 alone, then groups of ``ft`` frames, ``sf x sf``
+        pixels), as the causal VAE packs them."""
+        ft, sf = self.vae.cfg.temporal_factor, self.vae.cfg.spatial_factor
+        first = mask[:, :1]  # (B, 1, H, W)
+        rest = reduce(mask[:, 1:].float(), "b (t f) h w -> b t h w", "max", f=ft) if mask.shape[1] > 1 else first[:, :0]
+        both = torch.cat([first.float(), rest.float()], dim=1)  # (B, t, H, W)
+        return reduce(both, "b t (h p) (w q) -> b t h w", "max", p=sf, q=sf) > 0
+
     def encode(self, batch: dict) -> Tensor:
         """A batch's latents (B, C, t, h, w), through the latent cache when it is on."""
         video = batch["video"]
@@ -500,10 +515,14 @@ class DiTTrainer:
         """Encode a batch and draw its randomness (text dropout, times, masks, noise) from the run's generator."""
         cfg, g = self.cfg, self.generator
         x0 = self.encode(batch)  # (B, C, t, h, w)
+        weight = None
+        if cfg.object_weight > 0 and batch.get("object_mask") is not None:
+            weight = 1.0 + cfg.object_weight * self.latent_object_mask(batch["object_mask"]).float()  # (B, t, h, w)
         if cfg.latent_crop > 0 and x0.shape[2] >= 3 and float(torch.rand((), generator=g)) < cfg.latent_crop:
             # start the clip mid-video (a 4-frame latent first, not the lone first frame): what every
             # window after the first of a long video looks like (pipeline windows, flow.plan_windows)
             x0 = x0[:, :, 1:]
+            weight = None if weight is None else weight[:, 1:]
         b, _, t, h, w = x0.shape
         captions = drop_captions(batch["caption"], cfg.text_dropout, g)
         shift = _shift_for(t * h * w // math.prod(self.dit_cfg.patch), cfg.shift)
@@ -511,7 +530,8 @@ class DiTTrainer:
         cond_mask = sample_cond_mask(b, t, generator=g, probs=cfg.cond)  # (B, t)
         noise = get_noise(x0.shape, generator=g, device=self.device)  # (B, C, t, h, w)
         return MicroBatch(x0=x0, noise=noise, time=time.to(self.device), cond_mask=cond_mask.to(self.device),
-                          captions=captions, sources=list(batch["source"]), bucket=str(batch["bucket"]))
+                          captions=captions, sources=list(batch["source"]), bucket=str(batch["bucket"]),
+                          weight=None if weight is None else weight.to(self.device))
 
     # ------------------------------------------------------------------ steps
 
@@ -527,7 +547,7 @@ class DiTTrainer:
                     return self.model(xt, ft, captions, mask)
 
             with parallel.no_sync(self.model, enabled=i < len(micros) - 1):
-                loss = flow_loss(model, mb.x0, mb.noise, mb.time, mb.cond_mask)
+                loss = flow_loss(model, mb.x0, mb.noise, mb.time, mb.cond_mask, mb.weight)
                 (loss / len(micros)).backward()
             total += loss.item()
         return total / len(micros)

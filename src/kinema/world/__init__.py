@@ -33,7 +33,7 @@ Ground truth (``WorldClip.truth``), all plain JSON types:
 """
 
 from kinema.world.captions import detailed_caption, parse_prompt, short_caption
-from kinema.world.clip import WorldClip, clip_from_scene, clip_seed, expand_prompt, render_clip
+from kinema.world.clip import WorldClip, clip_from_scene, clip_seed, expand_prompt, object_mask, render_clip
 from kinema.world.physics import GRAVITY, SUBSTEP_HZ, simulate
 from kinema.world.render import render_scene
 from kinema.world.sampling import sample_scene
@@ -70,6 +70,7 @@ __all__ = [
     "clip_seed",
     "detailed_caption",
     "expand_prompt",
+    "object_mask",
     "held_out_combos",
     "parse_prompt",
     "render_clip",

@@ -107,3 +107,18 @@ def expand_prompt(text: str, seed: int, *, width: int = 96, height: int = 64, fp
         return None
     scene = replace(scene, split="test" if held_out_combos(scene) else "train")
     return clip_from_scene(scene, width=width, height=height, fps=fps, num_frames=num_frames)
+
+
+def object_mask(truth: dict, *, dilate: int = 1) -> np.ndarray:
+    """Where the objects are: bool ``(T, H, W)``, True inside each visible object's box (``bbox``
+    of its pixels at least half covered), grown by ``dilate`` pixels for the anti-aliased edge.
+    Training weighs these pixels' latents up (``DiTTrainConfig.object_weight``)."""
+    n, h, w = truth["num_frames"], truth["height"], truth["width"]
+    mask = np.zeros((n, h, w), dtype=bool)
+    for k, frame in enumerate(truth["frames"]):
+        for obj in frame["objects"]:
+            if obj["bbox"] is None:
+                continue
+            x0, y0, x1, y1 = obj["bbox"]
+            mask[k, max(0, y0 - dilate):min(h, y1 + dilate), max(0, x0 - dilate):min(w, x1 + dilate)] = True
+    return mask
