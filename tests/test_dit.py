@@ -27,13 +27,7 @@ from kinema.models.presets import DIT_PRESETS, dit_config
 C, D_TXT = 4, 12  # latent channels, text feature size
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny tensors: one intra-op thread is fastest (and on a loaded machine, far faster)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _model(seed: int = 0, perturb: bool = True, **overrides: object) -> DiT:

@@ -36,12 +36,7 @@ from kinema.safety import SafetyConfig
 WORLD_PROMPT = "a red circle bounces around"  # parses in the world grammar
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _save_model(folder: Path, **info_overrides: object) -> Path:

@@ -18,13 +18,7 @@ from kinema.pipeline import Pipeline, _size_for_aspect
 from kinema.safety import SafetyConfig
 from test_pipeline import _save_model  # the tiny random model: VAE 4x4x4, frames 1 + 4k, sizes multiples of 8
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

@@ -10,13 +10,7 @@ import torch.nn.functional as F
 import kinema.models.layers as layers
 from kinema.models.layers import attention
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _qkv(b: int = 2, nh: int = 3, n: int = 20, m: int = 20, hd: int = 16, seed: int = 0):

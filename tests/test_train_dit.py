@@ -22,12 +22,7 @@ CONFIG = Path(__file__).resolve().parents[1] / "configs" / "dit_tiny.toml"  # ti
 QUIET = ["--sample_every=0", "--ckpt_every=100"]
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")
