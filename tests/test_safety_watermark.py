@@ -91,3 +91,16 @@ def test_bad_input_is_refused():
         wm.read(np.zeros((2, 8, 32, 3), np.uint8))
     with pytest.raises(KinemaError, match="strength"):
         wm.embed(np.zeros((2, 32, 32, 3), np.uint8), PAYLOAD, strength=0)
+
+
+def test_verify_finds_a_mark_at_the_end_of_a_long_kept_input(tmp_path):
+    """A forward extension keeps the (unmarked) input and marks only the new frames at the end:
+    verify reads the start, middle and end of a long video, so the end's mark is still found."""
+    from kinema.safety.verify import verify_file
+
+    kept = render_clip(1, width=64, height=64, num_frames=120).frames  # 15 s of unmarked input
+    new = wm.embed(render_clip(2, width=64, height=64, num_frames=65).frames, wm.make_payload(7))
+    path = write_video(tmp_path / "extended.mp4", np.concatenate([kept, new]), 8.0)
+    assert verify_file(path).watermark["marked"]
+    only_kept = write_video(tmp_path / "kept.mp4", kept, 8.0)
+    assert not verify_file(only_kept).watermark["marked"]

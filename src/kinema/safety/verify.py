@@ -37,6 +37,20 @@ class VerifyReport:
         return EXIT_CODES[self.verdict]
 
 
+def _segment_starts(path: Path, frames: int) -> list[float]:
+    """Start times (s) of up to three ``frames``-long segments: the start, middle and end of the video."""
+    from kinema.data.video_io import probe
+
+    if path.suffix.lower() in (".png", ".jpg", ".jpeg", ".webp", ".bmp"):
+        return [0.0]
+    info = probe(path)
+    span = frames / info.fps
+    if info.duration <= span:
+        return [0.0]
+    last = max(0.0, info.duration - span)
+    return sorted({0.0, round(last / 2, 3), round(last, 3)})
+
+
 def verify_file(path: str | Path, *, key: int = WatermarkConfig.key, max_frames: int = 65) -> VerifyReport:
     """Check ``path`` for C2PA credentials, the kinema watermark and the detector's score."""
     from kinema.data.video_io import read_video
@@ -46,9 +60,12 @@ def verify_file(path: str | Path, *, key: int = WatermarkConfig.key, max_frames:
 
     p = Path(path)
     manifest = read_manifest(p)
-    frames = read_video(p, num_frames=max_frames) if p.suffix.lower() != ".png" else read_video(p)
-    reading = wm.read(frames, key=key) if min(frames.shape[1:3]) >= 16 else None
-    score = Detector.load().score(frames) if min(frames.shape[1:3]) >= 16 else None
+    segments = [read_video(p, start=s, num_frames=max_frames) for s in _segment_starts(p, max_frames)]
+    small = min(segments[0].shape[1:3]) < 16
+    # the generated frames of a prompted output may be anywhere (after a kept input, before it, between
+    # two): read the start, the middle and the end of a long video and keep the strongest of each signal
+    reading = None if small else max((wm.read(f, key=key) for f in segments), key=lambda r: r.z)
+    score = None if small else max(Detector.load().score(f) for f in segments)
     water = (
         {"marked": False}
         if reading is None
