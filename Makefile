@@ -6,9 +6,9 @@ PY := .venv/bin/python
 setup:
 	@bash scripts/setup.sh
 
-# The main job. Until the default model exists: render procedural-world clips.
+# The main job: a video from the embedded default model (weights/default), signed and watermarked.
 demo: setup
-	.venv/bin/kinema world render --out world_clips --clips 8 --width 96 --height 64 --seconds 2 --fps 8
+	.venv/bin/kinema generate "a red circle moves to the right" -o demo.mp4 --seconds 2 --seed 0
 
 test: setup
 	$(PY) -m ruff check src tests

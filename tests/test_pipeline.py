@@ -280,6 +280,16 @@ def test_from_pretrained_missing_folder_says_how_to_train(tmp_path):
             Pipeline.from_pretrained()
 
 
+@pytest.mark.skipif(not (DEFAULT_MODEL / "model.json").is_file(), reason="no embedded default model")
+def test_the_embedded_default_model_generates():
+    """``make demo``'s model: loads from weights/default and makes a (short, few-step) video."""
+    pipe = Pipeline.from_pretrained(safety=SafetyConfig(enabled=False))
+    r = pipe("a red circle moves to the right", frames=5, steps=2, progress=False)
+    assert r.frames.shape == (5, pipe.info.defaults.height, pipe.info.defaults.width, 3)
+    assert r.detailed_prompt != r.prompt and "red circle" in r.detailed_prompt  # recaptioned
+    assert r.frames.std() > 1  # not a blank frame
+
+
 # --------------------------------------------------------------------------- conditioning and the VAE
 
 
