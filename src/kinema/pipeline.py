@@ -54,7 +54,7 @@ from kinema import __version__ as kinema_version
 from kinema.atomic import atomic_path
 from kinema.conditioning import Assembled, Plan, plan_connect, plan_edit, plan_extend, plan_image, plan_text
 from kinema.data.dataset import to_model_video, to_uint8_frames
-from kinema.data.video_io import fit_frames, probe, read_video, write_video
+from kinema.data.video_io import check_rgb_frames, fit_frames, probe, read_video, write_video
 from kinema.errors import KinemaError
 from kinema.flow import default_shift, denoise, get_noise, get_schedule, guided, plan_windows, sdedit_start
 from kinema.models.bundle import MODEL_JSON, Bundle, load_bundle
@@ -797,9 +797,7 @@ class Pipeline:
         ``T`` must be ``1 + ft·k`` and ``H, W`` multiples of the VAE's spatial factor.
         """
         ft, sf = self.vae.cfg.temporal_factor, self.vae.cfg.spatial_factor
-        if not isinstance(frames, np.ndarray) or frames.dtype != np.uint8 or frames.ndim != 4 or frames.shape[-1] != 3:
-            desc = f"{frames.dtype} {frames.shape}" if isinstance(frames, np.ndarray) else type(frames).__name__
-            raise KinemaError(f"encode_video takes uint8 RGB frames (T, H, W, 3), got {desc}")
+        check_rgb_frames(frames, "encode_video")
         n, height, width = frames.shape[:3]
         if n < 1 or (n - 1) % ft:
             lo, hi = _frame_counts_near(max(n, 1), ft, 1)

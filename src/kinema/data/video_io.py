@@ -247,12 +247,24 @@ def _resize(arr: np.ndarray, hw: tuple[int, int]) -> np.ndarray:
     return rearrange(y, "1 c h w -> h w c").numpy()
 
 
+def check_rgb_frames(frames: object, what: str) -> None:
+    """Raise ``VideoError`` ("``what`` takes uint8 RGB frames ...") unless ``frames`` is a uint8
+    ``(T, H, W, 3)`` array: the frame format at every edge of kinema."""
+    if (
+        not isinstance(frames, np.ndarray)
+        or frames.dtype != np.uint8
+        or frames.ndim != 4
+        or frames.shape[-1] != 3
+    ):
+        desc = f"{frames.dtype} {frames.shape}" if isinstance(frames, np.ndarray) else type(frames).__name__
+        raise VideoError(f"{what} takes uint8 RGB frames (T, H, W, 3), got {desc}")
+
+
 def fit_frames(frames: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     """uint8 ``(T, H, W, 3)`` → uint8 ``(T, *size, 3)``: resize keeping the aspect ratio so each
     frame covers ``size = (H', W')`` (antialiased when shrinking), then crop the centre — what
     ``read_video(size=...)`` does, for frames already in memory."""
-    if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
-        raise VideoError(f"fit_frames takes uint8 RGB frames (T, H, W, 3), got {frames.dtype} {frames.shape}")
+    check_rgb_frames(frames, "fit_frames")
     if frames.shape[1:3] == tuple(size):
         return frames
     cover = _cover_size(frames.shape[1], frames.shape[2], size)

@@ -30,6 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
+from kinema.data.video_io import check_rgb_frames
 from kinema.errors import KinemaError
 
 WEIGHTS = Path(__file__).resolve().parent / "data" / "detector.safetensors"
@@ -72,14 +73,7 @@ def _grid_trace(y: np.ndarray, period: int = 8) -> np.ndarray:
 
 def clip_features(frames: np.ndarray) -> np.ndarray:
     """uint8 RGB frames ``(T, H, W, 3)`` -> the detector's features ``(F,)`` float32."""
-    if (
-        not isinstance(frames, np.ndarray)
-        or frames.dtype != np.uint8
-        or frames.ndim != 4
-        or frames.shape[-1] != 3
-    ):
-        desc = f"{frames.dtype} {frames.shape}" if isinstance(frames, np.ndarray) else type(frames).__name__
-        raise KinemaError(f"the detector reads uint8 RGB frames (T, H, W, 3), got {desc}")
+    check_rgb_frames(frames, "the detector")
     t, h, w, _ = frames.shape
     if min(h, w) < 16:
         raise KinemaError(f"the detector needs frames of at least 16x16 pixels, got {h}x{w}")

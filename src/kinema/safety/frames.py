@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from kinema.data.video_io import check_rgb_frames
 from kinema.errors import KinemaError
 from kinema.safety.config import FrameSafetyConfig
 
@@ -65,16 +66,7 @@ class FrameClassifier:
 
     def scores(self, frames: np.ndarray) -> tuple[list[int], np.ndarray]:
         """uint8 ``(T, H, W, 3)`` -> (checked frame indices, their scores ``(len(indices),)``)."""
-        if (
-            not isinstance(frames, np.ndarray)
-            or frames.dtype != np.uint8
-            or frames.ndim != 4
-            or frames.shape[-1] != 3
-        ):
-            desc = (
-                f"{frames.dtype} {frames.shape}" if isinstance(frames, np.ndarray) else type(frames).__name__
-            )
-            raise KinemaError(f"the frame classifier checks uint8 RGB frames (T, H, W, 3), got {desc}")
+        check_rgb_frames(frames, "the frame classifier")
         idx = checked_indices(frames.shape[0], self.cfg.stride)
         scores = np.asarray(self._hook(frames[idx]), dtype=np.float32).reshape(-1)
         if scores.shape != (len(idx),) or not np.all(np.isfinite(scores)):

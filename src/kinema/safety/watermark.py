@@ -32,6 +32,7 @@ import math
 
 import numpy as np
 
+from kinema.data.video_io import check_rgb_frames
 from kinema.errors import KinemaError
 
 BITS = 32
@@ -251,14 +252,7 @@ def bit_accuracy(reading: WatermarkReading, payload: int) -> float:
 
 
 def _check_frames(frames: object) -> None:
-    if (
-        not isinstance(frames, np.ndarray)
-        or frames.dtype != np.uint8
-        or frames.ndim != 4
-        or frames.shape[-1] != 3
-    ):
-        desc = f"{frames.dtype} {frames.shape}" if isinstance(frames, np.ndarray) else type(frames).__name__
-        raise KinemaError(f"the watermark works on uint8 RGB frames (T, H, W, 3), got {desc}")
+    check_rgb_frames(frames, "the watermark")
     if frames.shape[0] < 1 or min(frames.shape[1:3]) < MIN_SIDE:
         raise KinemaError(
             f"the watermark needs at least one frame of at least {MIN_SIDE}x{MIN_SIDE} pixels, "
