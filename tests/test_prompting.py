@@ -238,3 +238,13 @@ def test_worldbench_prompting_section(pipe, tmp_path):
     assert long["frames"] == 33 and len(long["windows"]) == 2 and len(long["truth_windows"]) == 2
     assert long["windows"][1]["start_s"] == 2.0
     assert "extend-backward" in format_prompting(r) and len(list((tmp_path / "videos").glob("*.mp4"))) == 6  # 5 modes + the long video
+
+
+def test_progress_counts_only_the_windows_that_run(pipe):
+    """connect's second window is fully known once the first has run: it is skipped, and the
+    callback's total counts only the steps that happen."""
+    calls = []
+    r = _gen(pipe, connect=(_video(7, seed=5), _video(9, seed=6)), seconds=1.0,
+             callback=lambda done, total, z: calls.append((done, total)))
+    assert r.frames.shape[0] == 24
+    assert calls[-1][0] == calls[-1][1] == len(calls)

@@ -722,33 +722,30 @@ class Pipeline:
         given and already-made frames in it clean and generates the rest. noise ``(1, C, t, h, w)``."""
         x = plan.given.clone()  # (1, C, t, h, w)
         known = plan.mask.clone()  # (t,)
-        windows = plan_windows(plan.latent_frames, window=window, overlap=overlap, reverse=plan.reverse)
-        steps = len(schedule) - 1
-        sdedit_steps = len(sdedit_start(noise[:, :, :1], plan.strength, schedule, noise[:, :, :1])[1]) - 1
-        per_window = sdedit_steps if plan.source is not None else steps
-        todo = [ab for ab in windows if not bool(known[ab[0]:ab[1]].all())]
-        total, done = len(todo) * per_window, 0
+        # edits start part-way along the path from the source (SDEdit); everything else from noise
+        init, sched = (noise, schedule) if plan.source is None else sdedit_start(
+            plan.source, plan.strength, schedule, noise)  # (1, C, t, h, w), the schedule (tail)
+        runs, covered = [], known.clone()  # the windows that have frames to make, in order
+        for a, b in plan_windows(plan.latent_frames, window=window, overlap=overlap, reverse=plan.reverse):
+            if not bool(covered[a:b].all()):
+                runs.append((a, b))
+                covered[a:b] = True
+        per_window = len(sched) - 1
+        total = len(runs) * per_window
         with tqdm(total=total, desc="sampling", unit="step", disable=not progress, leave=False) as bar:
-            for a, b in windows:
+            for k, (a, b) in enumerate(runs):
                 given = known[a:b]  # (w,)
-                if bool(given.all()):
-                    continue
-                start, sched = noise[:, :, a:b], schedule
-                if plan.source is not None:
-                    start, sched = sdedit_start(plan.source[:, :, a:b], plan.strength, schedule, noise[:, :, a:b])
 
-                def on_step(i: int, z: Tensor, base: int = done) -> None:
+                def on_step(i: int, z: Tensor, base: int = k * per_window) -> None:
                     bar.update(1)
                     if callback is not None:
                         callback(base + i + 1, total, z)
 
-                cond = None if not bool(given.any()) else (x[:, :, a:b], given[None])
-                x[:, :, a:b] = _sample(self.dit, start, sched, text_cache, guidance=s.guidance, solver=s.solver,
-                                       cond_latents=None if cond is None else cond[0],
-                                       cond_mask=None if cond is None else cond[1], callback=on_step,
-                                       dtype=self.dtype)
+                cond = bool(given.any())
+                x[:, :, a:b] = _sample(self.dit, init[:, :, a:b], sched, text_cache, guidance=s.guidance,
+                                       solver=s.solver, cond_latents=x[:, :, a:b] if cond else None,
+                                       cond_mask=given[None] if cond else None, callback=on_step, dtype=self.dtype)
                 known[a:b] = True
-                done += len(sched) - 1
         return x
 
     def _close_loop(self, clip: np.ndarray, s: GenerationSettings, text_cache: TextCache,
