@@ -566,6 +566,7 @@ class Pipeline:
         if mode == "edit" and not (_is_number(strength) and 0 < strength <= 1):
             raise KinemaError(f"strength must be a number in (0, 1] (about 0.3-0.5 keeps layout and motion; 1 "
                               f"ignores the input video), got {strength!r}")
+        win, ov = self._windows(window, overlap)  # latent frames per window, and taken from the last one
         media = [self._load(m, s, name) for m, name in zip(media, _MEDIA_NAMES[mode], strict=True)]
         if mode == "edit":  # the edit keeps the input's length (at most the frames/seconds asked for)
             s = self._fit_edit_length(s, len(media[0]), limit=seconds is not None or frames is not None)
@@ -588,13 +589,12 @@ class Pipeline:
 
             # 4. the latent timeline: given frames from the image/video prompts, the rest to generate
             tick = time.perf_counter()
-            plan = self._plan(s, media, mode, float(strength))
+            plan = self._plan(s, media, mode, float(strength), context=ov)
             timings["encode_s"] = time.perf_counter() - tick
 
             # 5. seeded noise for the whole timeline (CPU), the schedule shifted for one window's tokens
             generator = torch.Generator(device="cpu").manual_seed(s.seed)
             noise = get_noise((1, *plan.given.shape[1:]), generator=generator, device=self.device)  # (1, C, t, h, w)
-            win, ov = self._windows(s, window, overlap)
             schedule = get_schedule(s.steps, shift=self._shift(s, shift, min(win, plan.latent_frames)))
 
             # 6. denoise window by window with batched CFG (one window when the video fits)
@@ -607,7 +607,7 @@ class Pipeline:
             tick = time.perf_counter()
             out = plan.assemble(self.decode_latents(latents)[0])  # frames (T, H, W, 3)
             if mode == "loop":  # then a transition from the clip's end back to its start
-                out = self._close_loop(out.frames, s, text_cache, generator, win, ov, progress, callback)
+                out = self._close_loop(out.frames, s, text_cache, generator, schedule, win, ov, progress, callback)
             video = out.frames
             timings["decode_s"] = time.perf_counter() - tick
         user_frames = [video[a:b].copy() for a, b in out.kept]
@@ -661,12 +661,13 @@ class Pipeline:
         t = 1 + (frames - 1) // ft
         return dataclasses.replace(s, frames=frames, latent_shape=(c, t, h, w), tokens=s.tokens // s.latent_shape[1] * t)
 
-    def _plan(self, s: GenerationSettings, media: list[np.ndarray], mode: str, strength: float) -> Plan:
-        """The latent timeline of a mode (``kinema.conditioning``); encodes the given frames."""
+    def _plan(self, s: GenerationSettings, media: list[np.ndarray], mode: str, strength: float, *,
+              context: int) -> Plan:
+        """The latent timeline of a mode (``kinema.conditioning``); encodes the given frames.
+        ``context``: latent frames of a given video the model sees (the window overlap)."""
         ft = self.vae.cfg.temporal_factor
         c, t, h, w = s.latent_shape
         dev = self.device
-        context = self._windows(s, None, None)[1]
         if mode == "loop":
             if t < 2:
                 raise KinemaError(f"a loop needs at least {1 + ft} frames (got frames={s.frames})")
@@ -689,7 +690,7 @@ class Pipeline:
         return plan_extend(media[0], t if direction == "backward" else new, context=context, direction=direction,
                            encode=self.encode_video, latent_shape=(c, h, w), device=dev, ft=ft)
 
-    def _windows(self, s: GenerationSettings, window: int | None, overlap: int | None) -> tuple[int, int]:
+    def _windows(self, window: int | None, overlap: int | None) -> tuple[int, int]:
         """(window, overlap) in latent frames: the model's trained clip length and half of it by default."""
         ft, pt = self.vae.cfg.temporal_factor, self.dit.cfg.patch[0]
         d = self.info.defaults
@@ -749,7 +750,7 @@ class Pipeline:
         return x
 
     def _close_loop(self, clip: np.ndarray, s: GenerationSettings, text_cache: TextCache,
-                    generator: torch.Generator, window: int, overlap: int, progress: bool,
+                    generator: torch.Generator, schedule: list[float], window: int, overlap: int, progress: bool,
                     callback: StepCallback | None) -> Assembled:
         """A seamless loop from a clip: generate the transition from its end back to its start and
         return clip + transition (played on repeat, the transition flows into frame 0)."""
@@ -759,7 +760,7 @@ class Pipeline:
         plan = plan_connect(clip, clip, new, context=overlap, encode=self.encode_video, latent_shape=(c, h, w),
                             device=self.device, ft=ft)
         noise = get_noise((1, *plan.given.shape[1:]), generator=generator, device=self.device)
-        latents = self._sample_plan(plan, noise, get_schedule(s.steps, shift=s.shift), text_cache, s,
+        latents = self._sample_plan(plan, noise, schedule, text_cache, s,
                                     window=window, overlap=overlap, progress=progress, callback=callback)
         joined = plan.assemble(self.decode_latents(latents)[0])  # clip + transition + clip
         frames = joined.frames[:len(clip) + ft * new]  # clip + transition; the loop point is back at frame 0
