@@ -97,3 +97,38 @@ def test_init_from_saved_weights(tmp_path):
         assert torch.equal(a, b), k
     with pytest.raises(KinemaError, match="architecture differs in latent_channels"):
         VAETrainer(_cfg(tmp_path / "c", f"--init={first}", "--vae={latent_channels = 2}"))
+
+
+def test_decoder_only_keeps_the_latents(tmp_path):
+    first = train_vae(_cfg(tmp_path / "a", "--steps=2"), progress=False)
+    tuned = train_vae(_cfg(tmp_path / "b", "--steps=4", f"--init={first}", "--train_part=decoder",
+                           "--object_weight=4"), progress=False)
+    a, b = load_vae(first), load_vae(tuned)
+    assert a.cfg.scale == b.cfg.scale and a.cfg.shift == b.cfg.shift  # stats kept, not re-measured
+    enc_a, enc_b = a.encoder.state_dict(), b.encoder.state_dict()
+    assert all(torch.equal(enc_a[k], enc_b[k]) for k in enc_a)  # a diffusion model's latents stay valid
+    assert any(not torch.equal(va, vb) for va, vb in zip(a.decoder.state_dict().values(),
+                                                          b.decoder.state_dict().values(), strict=True))
+    with pytest.raises(KinemaError, match="train_part = 'decoder' fine-tunes an existing autoencoder"):
+        _cfg(tmp_path / "c", "--train_part=decoder")
+
+
+def test_object_weight_counts_object_pixels_more():
+    from kinema.train.train_vae import pixel_weight, vae_loss
+
+    cfg = VAETrainConfig(object_weight=9.0, ssim_weight=0.0, kl_weight=0.0)
+    x = torch.zeros(1, 3, 1, 16, 16)
+    mask = torch.zeros(1, 1, 16, 16, dtype=torch.bool)
+    mask[0, 0, 6:10, 6:10] = True
+    w = pixel_weight(mask, 9.0, grow=2)  # (1, 1, 1, 16, 16): the 4x4 box grown to 8x8
+    assert w.shape == (1, 1, 1, 16, 16) and int((w > 1).sum()) == 64 and float(w.max()) == 10.0
+    inside, outside = x.clone(), x.clone()
+    inside[..., 7, 7] = 1.0  # the same error inside the object ...
+    outside[..., 0, 0] = 1.0  # ... and on the background
+    kl = torch.zeros(1)
+    loss_in, _ = vae_loss(cfg, x, inside, kl, 1, w)
+    loss_out, _ = vae_loss(cfg, x, outside, kl, 1, w)
+    assert loss_in.item() == pytest.approx(10 * loss_out.item())
+    plain_in, _ = vae_loss(cfg, x, inside, kl, 1)
+    plain_out, _ = vae_loss(cfg, x, outside, kl, 1)
+    assert plain_in.item() == pytest.approx(plain_out.item())

@@ -5,6 +5,7 @@
     kinema generate "PROMPT" -o out.mp4 [--seconds S --fps F --width W --height H --frames N
                     --steps N --guidance G --negative TEXT --seed K --checkpoint DIR --solver S]
     kinema train --config FILE [--a.b=c ...] [--no-resume]
+    kinema latents build --config FILE --out DIR --clips N [--a.b=c ...]
     kinema vae train --config FILE [--a.b=c ...] [--no-resume]
     kinema vae eval --checkpoint CK [VIDEO|DIR ...] [--json OUT]
     kinema vae reconstruct --checkpoint CK IN OUT
@@ -67,6 +68,33 @@ def _train(ns: argparse.Namespace) -> int:
     from kinema.train.train_dit import run
 
     run(ns.config, ns.overrides, resume=not ns.no_resume, progress=not ns.quiet)
+    return 0
+
+
+def _latents_build(ns: argparse.Namespace) -> int:
+    import dataclasses
+
+    import torch
+
+    from kinema.config import load_config
+    from kinema.data.latents import build_latents
+    from kinema.errors import ConfigError
+    from kinema.train.train_dit import DiTTrainConfig, _load_vae
+
+    cfg = load_config(DiTTrainConfig, ns.config, ns.overrides)
+    if cfg.data.source == "latents":
+        raise ConfigError("latents are built from videos: give the config's data.source as world or videos")
+    if ns.threads is not None:
+        torch.set_num_threads(ns.threads)
+    elif cfg.threads > 0:
+        torch.set_num_threads(cfg.threads)
+    buckets = list(dict.fromkeys([*cfg.data.buckets, *(b for s in cfg.curriculum for b in s.buckets)]))
+    data = dataclasses.replace(cfg.data, buckets=buckets, bucket_weights=[])
+    vae = _load_vae(cfg.vae).eval().requires_grad_(False)
+    index = build_latents(vae, data, ns.out, clips=ns.clips, bf16=cfg.bf16, progress=not ns.quiet)
+    counts = ", ".join(f"{b}: {e['clips']}" for b, e in index["buckets"].items())
+    print(f"wrote {ns.out} (encoder {index['encoder']}; clips per bucket: {counts})")
+    print(f"train on it with: kinema train --config {ns.config or 'FILE'} --data.source=latents --data.path={ns.out}")
     return 0
 
 
@@ -238,6 +266,17 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--no-resume", action="store_true", help="start over even if the run folder has a state")
     tr.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     tr.set_defaults(func=_train, accepts_overrides=True)
+
+    lat = sub.add_parser("latents", help="precompute autoencoder latents for DiT training")
+    lat_sub = lat.add_subparsers(dest="latents_command", required=True, metavar="SUBCOMMAND")
+    lb = lat_sub.add_parser("build", help="encode N clips of every bucket of a DiT training config (appends "
+                            "to an existing folder); extra --a.b=c override the config")
+    lb.add_argument("--config", default=None, help="the DiT training config (its vae, data and curriculum buckets)")
+    lb.add_argument("--out", required=True, help="the latent dataset folder")
+    lb.add_argument("--clips", type=int, required=True, help="clips per bucket")
+    lb.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: the config's)")
+    lb.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    lb.set_defaults(func=_latents_build, accepts_overrides=True)
 
     vae = sub.add_parser("vae", help="the video autoencoder: train, evaluate, reconstruct")
     vae_sub = vae.add_subparsers(dest="vae_command", required=True, metavar="SUBCOMMAND")

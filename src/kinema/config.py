@@ -37,13 +37,14 @@ class DataConfig:
 
     ``source="world"`` streams procedural-world clips rendered on the fly; ``source="videos"``
     reads a folder or a manifest (CSV/JSONL with ``path, caption`` and optional
-    ``detailed_caption, start, end``). ``buckets`` are ``FRAMESxHEIGHTxWIDTH`` strings; each
+    ``detailed_caption, start, end``); ``source="latents"`` reads a folder of precomputed
+    autoencoder latents (``kinema latents build``; DiT training only). ``buckets`` are ``FRAMESxHEIGHTxWIDTH`` strings; each
     batch has one bucket's shape, so one run trains on several durations, resolutions and
     aspect ratios. A bucket with 1 frame takes still images (and single frames of videos).
     """
 
-    source: Literal["world", "videos"] = "world"
-    path: str = ""  # folder or manifest file, for source="videos"
+    source: Literal["world", "videos", "latents"] = "world"
+    path: str = ""  # folder or manifest file (source="videos"), or a latent dataset folder (source="latents")
     buckets: list[str] = dataclasses.field(default_factory=lambda: ["17x64x64"])
     bucket_weights: list[float] = dataclasses.field(default_factory=list)  # world: sampling weights; empty = equal
     fps: float = 8.0  # clips are resampled to this frame rate

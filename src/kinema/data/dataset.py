@@ -12,6 +12,9 @@ Every batch is a dict::
 Sources (``DataConfig.source``):
 
 - ``"world"``: ``WorldDataset`` renders clips on the fly, forever, one whole batch per step.
+- ``"latents"``: ``kinema.data.latents.LatentDataset`` streams precomputed autoencoder latents
+  (``kinema latents build``) instead of videos: batches carry ``latents`` (B, C, t, h, w) and
+  ``latent_object_mask`` (B, t, h, w) in place of ``video`` and ``object_mask``.
 - ``"videos"``: ``VideoDataset`` over a manifest (CSV/JSONL: ``path, caption`` and optional
   ``detailed_caption, start, end`` in seconds; relative paths resolve against the manifest's
   folder) or a folder (its ``captions.csv`` when present, the ``kinema world render`` layout;
@@ -44,6 +47,7 @@ from torch.utils.data import DataLoader, Dataset, IterableDataset, get_worker_in
 
 from kinema.config import DataConfig
 from kinema.data.buckets import Bucket, BucketBatchSampler, assign_bucket, mix_seed, parse_buckets
+from kinema.data.latents import LatentDataset
 from kinema.data.video_io import VideoInfo, probe, read_video
 from kinema.errors import ConfigError, KinemaError
 from kinema.world import clip_seed, object_mask, render_clip
@@ -603,7 +607,7 @@ class BatchLoader:
     skipped (``empty_batches``).
     """
 
-    def __init__(self, dataset: VideoDataset | WorldDataset, loader: DataLoader,
+    def __init__(self, dataset: VideoDataset | WorldDataset | LatentDataset, loader: DataLoader,
                  sampler: BucketBatchSampler | None) -> None:
         self.dataset = dataset
         self.loader = loader
@@ -624,8 +628,8 @@ class BatchLoader:
             self.dataset.epoch = epoch
 
     def set_start_step(self, step: int) -> None:
-        """World only: make the stream start at global step ``step`` (to resume a run exactly)."""
-        if isinstance(self.dataset, WorldDataset):
+        """Streams only (world, latents): start at global step ``step`` (to resume a run exactly)."""
+        if isinstance(self.dataset, (WorldDataset, LatentDataset)):
             self.dataset.start_step = step
 
     def __len__(self) -> int:
@@ -657,10 +661,10 @@ def build_dataloader(
         "pin_memory": pin_memory,
         "worker_init_fn": _worker_init if cfg.num_workers > 0 else None,
     }
-    if cfg.source == "world":
-        world = WorldDataset(cfg, rank=rank, world_size=world_size)
-        loader = DataLoader(world, batch_size=None, collate_fn=_world_collate, **common)
-        return BatchLoader(world, loader, None)
+    if cfg.source in ("world", "latents"):
+        stream = (WorldDataset if cfg.source == "world" else LatentDataset)(cfg, rank=rank, world_size=world_size)
+        loader = DataLoader(stream, batch_size=None, collate_fn=_world_collate, **common)
+        return BatchLoader(stream, loader, None)
     videos = VideoDataset(cfg)
     sampler = BucketBatchSampler(
         videos.bucket_of, cfg.batch_size, seed=cfg.seed, shuffle=True, drop_last=False,

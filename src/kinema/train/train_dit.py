@@ -47,7 +47,6 @@ from typing import Any, Literal
 
 import torch
 import torch.distributed as dist
-from einops import reduce
 from torch import Tensor, nn
 from torch.distributed.checkpoint.state_dict import (
     StateDictOptions,
@@ -62,6 +61,7 @@ from kinema import parallel
 from kinema.config import DataConfig, load_config, save_config, to_dict
 from kinema.data.buckets import Bucket, mix_seed, parse_buckets
 from kinema.data.dataset import build_dataloader, infinite, to_uint8_frames
+from kinema.data.latents import encoder_fingerprint, latent_object_mask, read_index
 from kinema.data.video_io import write_video
 from kinema.errors import ConfigError, KinemaError
 from kinema.flow import (
@@ -126,7 +126,9 @@ class DiTTrainConfig:
     per batch from its token count (``flow.default_shift``, as the pipeline does at inference).
     ``latent_cache`` keeps the VAE latents of ``source="videos"`` clips in memory (keyed by file,
     bucket and crop; needs ``data.crop="center"``); it has no effect on the world source, whose
-    clips are all new and encoded on the fly: caching only pays on a finite dataset.
+    clips are all new and encoded on the fly: caching only pays on a finite dataset. For the world,
+    precompute latents once instead (``kinema latents build``, then ``data.source = "latents"``):
+    the run checks that they come from its VAE's encoder.
     ``parallel`` is used when launched on several processes (FSDP only on CUDA).
     ``peak_tflops`` > 0 also logs MFU against that peak (e.g. 989 for an H100's bf16 dense).
     """
@@ -360,6 +362,11 @@ class DiTTrainer:
 
         # 1. the frozen autoencoder, the text encoder, the DiT (same init on every rank)
         self.vae = _load_vae(cfg.vae).to(self.device).eval().requires_grad_(False)
+        if cfg.data.source == "latents":
+            made_by, mine = read_index(cfg.data.path)["encoder"], encoder_fingerprint(self.vae)
+            if made_by != mine:
+                raise ConfigError(f"the latents in {cfg.data.path} were made by encoder {made_by}, but vae {cfg.vae} "
+                                  f"has encoder {mine}: rebuild them with `kinema latents build` for this VAE")
         if not any(s != 1.0 for s in self.vae.cfg.scale) and not any(s != 0.0 for s in self.vae.cfg.shift):
             logger.warning("%s has no latent statistics (scale 1, shift 0): is it trained?", cfg.vae)
         torch.manual_seed(cfg.seed)
@@ -489,17 +496,14 @@ class DiTTrainer:
         return self.vae.normalize(z.float())
 
     def latent_object_mask(self, mask: Tensor) -> Tensor:
-        """Pixel object mask (B, T, H, W) bool -> latent mask (B, t, h, w): a latent position is an
-        object's if any pixel it encodes is (frame 0 alone, then groups of ``ft`` frames, ``sf x sf``
-        pixels), as the causal VAE packs them."""
-        ft, sf = self.vae.cfg.temporal_factor, self.vae.cfg.spatial_factor
-        first = mask[:, :1]  # (B, 1, H, W)
-        rest = reduce(mask[:, 1:].float(), "b (t f) h w -> b t h w", "max", f=ft) if mask.shape[1] > 1 else first[:, :0]
-        both = torch.cat([first.float(), rest.float()], dim=1)  # (B, t, H, W)
-        return reduce(both, "b t (h p) (w q) -> b t h w", "max", p=sf, q=sf) > 0
+        """Pixel object mask (B, T, H, W) bool -> latent mask (B, t, h, w) (``data.latents.latent_object_mask``)."""
+        return latent_object_mask(mask, self.vae.cfg.temporal_factor, self.vae.cfg.spatial_factor)
 
     def encode(self, batch: dict) -> Tensor:
-        """A batch's latents (B, C, t, h, w), through the latent cache when it is on."""
+        """A batch's latents (B, C, t, h, w): precomputed (``latents`` source), else encoded here,
+        through the in-memory latent cache when it is on."""
+        if "latents" in batch:
+            return self.vae.normalize(batch["latents"].to(self.device, torch.float32))
         video = batch["video"]
         if not (self.cfg.latent_cache and self.cfg.data.source == "videos"):
             return self.encode_video(video)
@@ -516,8 +520,14 @@ class DiTTrainer:
         cfg, g = self.cfg, self.generator
         x0 = self.encode(batch)  # (B, C, t, h, w)
         weight = None
-        if cfg.object_weight > 0 and batch.get("object_mask") is not None:
-            weight = 1.0 + cfg.object_weight * self.latent_object_mask(batch["object_mask"]).float()  # (B, t, h, w)
+        if cfg.object_weight > 0:
+            if batch.get("latent_object_mask") is not None:
+                objects = batch["latent_object_mask"]  # (B, t, h, w), precomputed
+            elif batch.get("object_mask") is not None:
+                objects = self.latent_object_mask(batch["object_mask"])
+            else:
+                objects = None
+            weight = None if objects is None else 1.0 + cfg.object_weight * objects.float()  # (B, t, h, w)
         if cfg.latent_crop > 0 and x0.shape[2] >= 3 and float(torch.rand((), generator=g)) < cfg.latent_crop:
             # start the clip mid-video (a 4-frame latent first, not the lone first frame): what every
             # window after the first of a long video looks like (pipeline windows, flow.plan_windows)

@@ -2,8 +2,16 @@
 
 Loss per step (video x in [-1, 1], reconstruction x̂ from a posterior sample):
 
-    L = l1_weight · |x̂ - x|  +  ssim_weight · (1 - SSIM(x̂, x))  +  kl_weight · KL / latent size
+    L = l1_weight · |x̂ - x|_w  +  ssim_weight · (1 - SSIM(x̂, x))  +  kl_weight · KL / latent size
         [+ adv_weight · hinge generator loss, from step adv_start]
+
+``|x̂ - x|_w`` is the plain mean absolute error, or with ``object_weight`` > 0 on world clips the
+mean weighted by ``1 + object_weight`` inside the objects' boxes (``batch["object_mask"]``): small
+objects are a few percent of the pixels, so an unweighted loss lets the model blur them into blobs.
+
+``train_part = "decoder"`` fine-tunes only the decoder of an ``init`` autoencoder: the encoder is
+frozen and its latent scale/shift are kept, so the latents (and every diffusion model trained on
+them) stay exactly valid while reconstructions get sharper.
 
 The run folder (``out``) holds ``config.json`` (the resolved config), ``state.pt`` (everything
 needed to resume exactly), ``vae.safetensors`` (the exported model, with the measured latent
@@ -69,6 +77,17 @@ class VAETrainConfig:
     save_dtype: Literal["float32", "bfloat16"] = "float32"  # dtype of the exported vae.safetensors
     seed: int = 0
     init: str = ""  # a vae.safetensors whose weights start a new run (same architecture); fresh optimizer
+    train_part: Literal["all", "decoder"] = "all"  # "decoder": frozen encoder (needs init), latents unchanged
+    object_weight: float = 0.0  # extra L1 weight inside world objects' boxes (world data only)
+
+    def __post_init__(self) -> None:
+        if self.train_part == "decoder" and not self.init:
+            raise KinemaError("train_part = 'decoder' fine-tunes an existing autoencoder: set init to its "
+                              "vae.safetensors (a fresh encoder would make meaningless latents)")
+        if self.data.source == "latents":
+            raise KinemaError("the autoencoder trains on videos: data.source must be world or videos, not latents")
+        if self.object_weight < 0:
+            raise KinemaError(f"object_weight must be >= 0, got {self.object_weight}")
 
 
 def _autocast(enabled: bool, device: torch.device) -> contextlib.AbstractContextManager:
@@ -77,15 +96,28 @@ def _autocast(enabled: bool, device: torch.device) -> contextlib.AbstractContext
     return torch.autocast(device.type, dtype=torch.bfloat16)
 
 
+def pixel_weight(object_mask: torch.Tensor, object_weight: float, *, grow: int = 2) -> torch.Tensor:
+    """Object mask (B, T, H, W) bool -> L1 weight (B, 1, T, H, W): ``1 + object_weight`` inside the
+    objects' boxes grown by ``grow`` pixels (their anti-aliased edges and shadows), 1 elsewhere."""
+    m = object_mask.float().unsqueeze(1)  # (B, 1, T, H, W)
+    if grow > 0:
+        m = torch.nn.functional.max_pool3d(m, (1, 2 * grow + 1, 2 * grow + 1), stride=1, padding=(0, grow, grow))
+    return 1.0 + object_weight * m
+
+
 def vae_loss(
-    cfg: VAETrainConfig, x: torch.Tensor, recon: torch.Tensor, kl: torch.Tensor, latent_numel: int
+    cfg: VAETrainConfig, x: torch.Tensor, recon: torch.Tensor, kl: torch.Tensor, latent_numel: int,
+    weight: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, dict[str, float]]:
-    """Reconstruction + structure + KL loss. x, recon: (B, C, T, H, W); kl: (B,) summed per sample."""
+    """Reconstruction + structure + KL loss. x, recon: (B, C, T, H, W); kl: (B,) summed per sample;
+    weight: optional per-pixel L1 weight broadcastable to x (``pixel_weight``)."""
     recon = recon.float()
-    l1 = (recon - x).abs().mean()
+    err = (recon - x).abs()
+    l1 = err.mean()
+    rec = l1 if weight is None else (err * weight).mean() / weight.expand_as(err).mean()
     s = ssim(recon, x).mean()
     kl_term = kl.mean() / latent_numel
-    loss = cfg.l1_weight * l1 + cfg.ssim_weight * (1 - s) + cfg.kl_weight * kl_term
+    loss = cfg.l1_weight * rec + cfg.ssim_weight * (1 - s) + cfg.kl_weight * kl_term
     return loss, {"l1": l1.item(), "ssim": s.item(), "kl": kl_term.item()}
 
 
@@ -121,6 +153,8 @@ class VAETrainer:
         self.model = VideoVAE(vae_config(cfg.preset, **cfg.vae)).to(self.device)
         if cfg.init:
             self._init_from(cfg.init)
+        if cfg.train_part == "decoder":
+            self.model.encoder.requires_grad_(False)
         self.opt = build_adamw(self.model, cfg.lr, cfg.weight_decay, cfg.betas)
         self.disc: PatchDiscriminator | None = None
         self.disc_opt: torch.optim.Optimizer | None = None
@@ -159,7 +193,7 @@ class VAETrainer:
 
     def load(self, state: dict[str, Any]) -> None:
         saved = json.loads(state["config"])
-        for key in ("preset", "vae", "adv_weight"):
+        for key in ("preset", "vae", "adv_weight", "train_part"):
             if saved.get(key) != to_dict(self.cfg)[key]:
                 raise KinemaError(
                     f"cannot resume {self.out}: its {key} was {saved.get(key)!r}, the config now says "
@@ -176,12 +210,14 @@ class VAETrainer:
         self.step = int(state["step"])
 
     def save(self) -> None:
-        """Measure latent stats, export ``vae.safetensors``, then write ``state.pt`` (all atomic)."""
-        stats_cfg = dataclasses.replace(self.cfg.data, seed=self.cfg.data.seed + 7919, crop="center")
-        self.model.eval()
-        shift, scale = measure_latent_stats(self.model, self._batches(stats_cfg), self.cfg.stats_batches)
-        self.model.train()
-        self.model.cfg.shift, self.model.cfg.scale = shift, scale
+        """Measure latent stats (kept as they are when only the decoder trains), export
+        ``vae.safetensors``, then write ``state.pt`` (all atomic)."""
+        if self.cfg.train_part == "all":
+            stats_cfg = dataclasses.replace(self.cfg.data, seed=self.cfg.data.seed + 7919, crop="center")
+            self.model.eval()
+            shift, scale = measure_latent_stats(self.model, self._batches(stats_cfg), self.cfg.stats_batches)
+            self.model.train()
+            self.model.cfg.shift, self.model.cfg.scale = shift, scale
         dtype = torch.bfloat16 if self.cfg.save_dtype == "bfloat16" else torch.float32
         save_vae(self.model, self.out / VAE_FILE, dtype=dtype)
         save_state(self.out / STATE_FILE, self.state())
@@ -191,14 +227,23 @@ class VAETrainer:
     def _batches(self, data: DataConfig, start_step: int = 0) -> Iterator[dict]:
         return infinite(build_dataloader(data), start_step=start_step)
 
-    def train_step(self, x: torch.Tensor) -> dict[str, float]:
-        """One optimisation step on video x (B, C, T, H, W); returns the logged values."""
+    def train_step(self, x: torch.Tensor, object_mask: torch.Tensor | None = None) -> dict[str, float]:
+        """One optimisation step on video x (B, C, T, H, W) (object_mask (B, T, H, W) for
+        ``object_weight``); returns the logged values."""
         cfg = self.cfg
         set_lr(self.opt, lr_at(self.step, base=cfg.lr, warmup=cfg.warmup, total=cfg.steps,
                                min_ratio=cfg.min_lr_ratio))
         with _autocast(cfg.bf16, self.device):
-            recon, post = self.model(x, self.generator)  # (B, C, T, H, W)
-        loss, logs = vae_loss(cfg, x, recon, post.kl(), post.mean[0].numel())
+            if cfg.train_part == "decoder":
+                with torch.no_grad():
+                    post = self.model.encode(x)  # the frozen encoder: no graph, no gradients
+                recon = self.model.decode(post.sample(self.generator))  # (B, C, T, H, W)
+            else:
+                recon, post = self.model(x, self.generator)  # (B, C, T, H, W)
+        weight = None
+        if cfg.object_weight > 0 and object_mask is not None:
+            weight = pixel_weight(object_mask.to(self.device), cfg.object_weight)  # (B, 1, T, H, W)
+        loss, logs = vae_loss(cfg, x, recon, post.kl(), post.mean[0].numel(), weight)
         adv_on = self.disc is not None and self.step >= cfg.adv_start
         if adv_on:
             assert self.disc is not None
@@ -247,7 +292,7 @@ class VAETrainer:
             while self.step < end:
                 batch = next(batches)
                 x = batch["video"].to(self.device)
-                logs = self.train_step(x)
+                logs = self.train_step(x, batch.get("object_mask"))
                 self.step += 1
                 seen += x.shape[0] * x.shape[2]
                 if not math.isfinite(logs["loss"]):
