@@ -127,3 +127,21 @@ def test_cli_builds_from_a_training_config(vae_path, tmp_path, capsys):
     rc = main(["latents", "build", "--config", str(CONFIG), "--out", str(tmp_path / "l"), "--clips", "2", "-q",
                f"--vae={vae_path}", "--data.seed=9"])
     assert rc == 2 and "use a new --out" in capsys.readouterr().err
+
+
+def test_a_video_folder_builds_too(vae_path, tmp_path):
+    from kinema.world.export import RenderArgs, render_folder
+
+    render_folder(tmp_path / "clips", RenderArgs(clips=3, width=16, height=16, seconds=1.0, fps=8.0), progress=False)
+    data = DataConfig(source="videos", path=str(tmp_path / "clips"), buckets=["5x16x16"], batch_size=2, crop="center")
+    vae = load_vae(vae_path).eval()
+    build_latents(vae, data, tmp_path / "lat", clips=3, bf16=False, progress=False)
+    ds = LatentDataset(DataConfig(source="latents", path=str(tmp_path / "lat"), buckets=["5x16x16"], batch_size=3))
+    d = ds.data[ds.buckets[0]]
+    assert len(d) == 3 and not d.mask.any()  # real videos carry no object masks
+    assert sorted(Path(s).name for s in d.source) == sorted(p.name for p in (tmp_path / "clips").rglob("*.mp4"))
+    video = next(infinite(build_dataloader(DataConfig(**{**data.__dict__, "batch_size": 3}))))
+    with torch.no_grad():
+        want = vae.encode(video["video"]).mode()
+    order = [d.source.index(s) for s in video["source"]]
+    torch.testing.assert_close(d.latents[order].float(), want, atol=2e-3, rtol=2e-3)
