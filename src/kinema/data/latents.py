@@ -99,7 +99,7 @@ def read_index(folder: str | Path) -> dict[str, Any]:
     p = Path(folder) / INDEX_FILE
     if not p.is_file():
         raise KinemaError(f"{folder} is not a latent dataset (no {INDEX_FILE}); build one with "
-                          f"`kinema latents build --config FILE --out {folder}`")
+                          f"`kinema latents build --config FILE --out {folder} --clips N`")
     try:
         index = json.loads(p.read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError) as e:
