@@ -14,21 +14,13 @@ from kinema.config import DataConfig, load_config
 from kinema.data.dataset import build_dataloader, infinite
 from kinema.data.latents import LatentDataset, build_latents, encoder_fingerprint, read_index
 from kinema.errors import ConfigError, KinemaError
-from kinema.models.vae import VideoVAE, load_vae, save_vae, vae_config
+from kinema.models.vae import load_vae, save_vae
 from kinema.train.train_dit import DiTTrainConfig, DiTTrainer, train_dit
 
 CONFIG = Path(__file__).resolve().parents[1] / "configs" / "dit_tiny.toml"
 WORLD = DataConfig(source="world", buckets=["5x16x16", "1x16x16"], batch_size=4, seed=3)
 
 pytestmark = pytest.mark.usefixtures("one_thread")
-
-
-@pytest.fixture(scope="module")
-def vae_path(tmp_path_factory):
-    torch.manual_seed(0)
-    path = tmp_path_factory.mktemp("vae") / "vae.safetensors"
-    save_vae(VideoVAE(vae_config("tiny")), path)
-    return path
 
 
 @pytest.fixture(scope="module")

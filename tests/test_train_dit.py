@@ -14,7 +14,6 @@ from kinema.config import load_config
 from kinema.errors import ConfigError, KinemaError
 from kinema.models.bundle import load_bundle
 from kinema.models.dit import load_dit
-from kinema.models.vae import VideoVAE, save_vae, vae_config
 from kinema.train.checkpoint import load_state
 from kinema.train.train_dit import DiTTrainConfig, DiTTrainer, MicroBatch, drop_captions, flow_loss, train_dit
 
@@ -23,15 +22,6 @@ QUIET = ["--sample_every=0", "--ckpt_every=100"]
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")
-
-
-@pytest.fixture(scope="module")
-def vae_path(tmp_path_factory):
-    """A tiny, untrained autoencoder (4x4x4 compression, 4 latent channels)."""
-    torch.manual_seed(0)
-    path = tmp_path_factory.mktemp("vae") / "vae.safetensors"
-    save_vae(VideoVAE(vae_config("tiny")), path)
-    return path
 
 
 def _cfg(vae_path, out, *extra) -> DiTTrainConfig:
