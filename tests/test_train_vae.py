@@ -99,6 +99,19 @@ def test_init_from_saved_weights(tmp_path):
         VAETrainer(_cfg(tmp_path / "c", f"--init={first}", "--vae={latent_channels = 2}"))
 
 
+def test_init_widens_the_latent(tmp_path):
+    from kinema.train.train_vae import VAETrainer
+
+    first = train_vae(_cfg(tmp_path / "a", "--steps=2"), progress=False)
+    trainer = VAETrainer(_cfg(tmp_path / "b", "--steps=2", f"--init={first}", "--vae={latent_channels = 6}"))
+    src, x = load_vae(first).eval(), torch.rand(1, 3, 5, 16, 16) * 2 - 1
+    with torch.no_grad():
+        ref, out = src.decode(src.encode(x).mode()), trainer.model.eval().decode(trainer.model.encode(x).mode())
+    assert trainer.model.cfg.latent_channels == 6 and torch.allclose(out, ref, atol=1e-5)
+    with pytest.raises(KinemaError, match="widening .* trains the encoder too"):
+        VAETrainer(_cfg(tmp_path / "c", f"--init={first}", "--vae={latent_channels = 6}", "--train_part=decoder"))
+
+
 def test_decoder_only_keeps_the_latents(tmp_path):
     first = train_vae(_cfg(tmp_path / "a", "--steps=2"), progress=False)
     tuned = train_vae(_cfg(tmp_path / "b", "--steps=4", f"--init={first}", "--train_part=decoder",

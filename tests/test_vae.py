@@ -27,6 +27,7 @@ from kinema.models.vae import (
     load_vae,
     save_vae,
     vae_config,
+    widen_latent,
 )
 
 
@@ -334,6 +335,29 @@ def test_save_load_round_trip(tmp_path: Path) -> None:
         y16 = loaded16.decode(loaded16.encode(x).mode())
     assert (y16 - ref).abs().mean() < 0.02 * ref.abs().mean()
     assert not list(tmp_path.glob(".*tmp*"))  # atomic write left no temp file
+
+
+@pytest.mark.parametrize("wider", [4, 6, 9])
+def test_widen_latent_reconstructs_the_same(wider: int) -> None:
+    model = tiny(0, scale=[0.5, 2.0, 1.0, 4.0], shift=[0.1, 0.2, 0.3, 0.4])
+    wide = widen_latent(model, wider).eval()
+    assert wide.cfg.latent_channels == wider
+    assert wide.cfg.scale[:4] == model.cfg.scale and wide.cfg.shift[:4] == model.cfg.shift
+    x = video(9)
+    with torch.no_grad():
+        post, post_wide = model.encode(x), wide.encode(x)
+        assert post_wide.mean.shape[1] == wider
+        assert torch.allclose(post_wide.mean[:, :4], post.mean, rtol=1e-4, atol=1e-4)
+        assert torch.allclose(post_wide.logvar[:, :4], post.logvar, rtol=1e-4, atol=1e-4)
+        z = post_wide.sample(torch.Generator().manual_seed(1))  # noise on every channel, the new ones too
+        ref, out = model.decode(z[:, :4]), wide.decode(z)  # the new channels' content is cancelled exactly
+    assert (out - ref).abs().max() < 1e-4 * ref.abs().max()
+    if wider > 4:  # the new channels carry signal, and training reaches them from the first step
+        assert post_wide.mean[:, 4:].abs().mean() > 0
+        wide.decoder(z).square().mean().backward()
+        assert wide.decoder.conv_in.weight.grad[:, 4:].abs().sum() > 0
+    with pytest.raises(KinemaError, match="can only widen"):
+        widen_latent(model, 3)
 
 
 def test_load_errors(tmp_path: Path) -> None:

@@ -61,6 +61,7 @@ __all__ = [
     "VideoVAE",
     "save_vae",
     "load_vae",
+    "widen_latent",
 ]
 
 # --------------------------------------------------------------------------- config
@@ -794,6 +795,49 @@ class VideoVAE(nn.Module):
         """Inverse of ``normalize``: (B, z, t, h, w) -> z / scale + shift, ready for ``decode``."""
         scale, shift = self._stats(z)
         return z / scale + shift
+
+
+# --------------------------------------------------------------------------- widening
+
+
+def widen_latent(src: VideoVAE, latent_channels: int) -> VideoVAE:
+    """A copy of ``src`` with ``latent_channels`` latent channels that reconstructs exactly as ``src``.
+
+    Lets a trained autoencoder grow its latent (more capacity, less compression) and keep training
+    from where it is instead of from scratch. The first ``src`` channels keep their weights and
+    statistics. Each new channel starts as its encoder shortcut (``ChannelShortcut``: a copy of a
+    deepest-level feature) with the ``src`` logvar init (std 0.05), and the decoder's first conv
+    gets a centre tap (current frame, centre pixel) that cancels the changed decoder shortcut
+    (channel ``o`` now copies latent ``o mod z'`` instead of ``o mod z``), so the output is the
+    same up to float round-off while gradients reach the new channels from the first step.
+    """
+    old = src.cfg.latent_channels
+    if latent_channels < old:
+        raise KinemaError(f"can only widen the latent: {latent_channels} < the autoencoder's {old} channels")
+    extra = latent_channels - old
+    cfg = dataclasses.replace(src.cfg, latent_channels=latent_channels, scale=list(src.cfg.scale) + [1.0] * extra,
+                              shift=list(src.cfg.shift) + [0.0] * extra)
+    model = VideoVAE(cfg).to(next(src.parameters()).device)
+    widened = ("encoder.conv_out.weight", "encoder.conv_out.bias", "decoder.conv_in.weight")
+    state = {k: v for k, v in src.state_dict().items() if k not in widened}
+    model.load_state_dict(state, strict=False)
+    with torch.no_grad():
+        enc_new, enc_old = model.encoder.conv_out, src.encoder.conv_out  # out channels: [mean z | logvar z]
+        enc_new.weight.zero_()
+        enc_new.bias.zero_()
+        enc_new.weight[:old] = enc_old.weight[:old]
+        enc_new.bias[:old] = enc_old.bias[:old]
+        enc_new.weight[latent_channels:latent_channels + old] = enc_old.weight[old:]
+        enc_new.bias[latent_channels:latent_channels + old] = enc_old.bias[old:]
+        enc_new.bias[latent_channels + old:] = -6.0
+        dec_new, dec_old = model.decoder.conv_in, src.decoder.conv_in  # (C0, z, kt, kh, kw)
+        dec_new.weight.zero_()
+        dec_new.weight[:, :old] = dec_old.weight
+        kt, kh, kw = dec_new.weight.shape[2:]
+        for o in range(dec_new.weight.shape[0]):  # shortcut o <- latent o % z' now; it was o % z
+            dec_new.weight[o, o % old, kt - 1, kh // 2, kw // 2] += 1.0
+            dec_new.weight[o, o % latent_channels, kt - 1, kh // 2, kw // 2] -= 1.0
+    return model
 
 
 # --------------------------------------------------------------------------- save / load

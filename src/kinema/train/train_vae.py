@@ -40,7 +40,7 @@ from kinema.data.video_io import write_video
 from kinema.errors import KinemaError
 from kinema.eval.metrics import psnr, ssim
 from kinema.models.discriminator import PatchDiscriminator, hinge_d_loss, hinge_g_loss
-from kinema.models.vae import VAE_FILE, VideoVAE, load_vae, save_vae, vae_config
+from kinema.models.vae import VAE_FILE, VideoVAE, load_vae, save_vae, vae_config, widen_latent
 from kinema.train.checkpoint import STATE_FILE, load_state, restore_rng, rng_state, save_state
 from kinema.train.optim import build_adamw, lr_at, set_lr
 
@@ -76,7 +76,7 @@ class VAETrainConfig:
     stats_batches: int = 8  # batches used to measure the latent scale/shift
     save_dtype: Literal["float32", "bfloat16"] = "float32"  # dtype of the exported vae.safetensors
     seed: int = 0
-    init: str = ""  # a vae.safetensors whose weights start a new run (same architecture); fresh optimizer
+    init: str = ""  # a vae.safetensors whose weights start a new run (same architecture, or fewer latent channels)
     train_part: Literal["all", "decoder"] = "all"  # "decoder": frozen encoder (needs init), latents unchanged
     object_weight: float = 0.0  # extra L1 weight inside world objects' boxes (world data only)
 
@@ -165,13 +165,26 @@ class VAETrainer:
         self.step = 0
 
     def _init_from(self, path: str) -> None:
-        """Start from the weights (and latent statistics) of a saved VAE of the same architecture."""
+        """Start from the weights (and latent statistics) of a saved VAE of the same architecture.
+
+        A config with more latent channels than ``path`` starts from ``widen_latent`` of it (the same
+        reconstructions, new channels free to learn); the encoder then changes, so it needs
+        ``train_part = "all"``.
+        """
         src = load_vae(path)
+        want = self.model.cfg.latent_channels
+        if want > src.cfg.latent_channels:
+            if self.cfg.train_part != "all":
+                raise KinemaError(f"widening {path} from {src.cfg.latent_channels} to {want} latent channels "
+                                  "trains the encoder too: use train_part = 'all'")
+            src = widen_latent(src, want)
         mine = {k: v for k, v in dataclasses.asdict(self.model.cfg).items() if k not in ("scale", "shift")}
         theirs = {k: v for k, v in dataclasses.asdict(src.cfg).items() if k not in ("scale", "shift")}
         if mine != theirs:
             diff = sorted(k for k in mine if mine[k] != theirs[k])
-            raise KinemaError(f"cannot start from {path}: its architecture differs in {', '.join(diff)}")
+            raise KinemaError(f"cannot start from {path}: its architecture differs in {', '.join(diff)}"
+                              + (" (a wider latent can start from a narrower one, not the reverse)"
+                                 if "latent_channels" in diff else ""))
         self.model.load_state_dict(src.state_dict())
         self.model.cfg.scale, self.model.cfg.shift = list(src.cfg.scale), list(src.cfg.shift)
 
