@@ -158,6 +158,7 @@ class DiTTrainConfig:
     shift: float = 0.0  # 0 = flow.default_shift(tokens)
     bf16: bool = False  # bfloat16 autocast: DiT (+ built-in text encoder) forward and the VAE encode
     checkpointing: bool = False  # recompute each DiT block in backward (saves activation memory)
+    compile: bool = False  # torch.compile the trained DiT (one compile per bucket shape; pays on long runs)
     parallel: Literal["ddp", "fsdp"] = "ddp"
     threads: int = 0  # torch CPU threads; 0 keeps torch's default
     log_every: int = 25
@@ -380,6 +381,8 @@ class DiTTrainer:
         dit.gradient_checkpointing = cfg.checkpointing
         self.net = Denoiser(dit, text)
         self.ema = _ema_copy(self.net)
+        if cfg.compile:  # in place: parameter names and state dicts stay those of the eager module
+            dit.compile(dynamic=False)
 
         # 2. parallelism from outside (the EMA is sharded like the model under FSDP), then the optimizer
         self.kind: parallel.ParallelKind = cfg.parallel if self.world_size > 1 else "none"
