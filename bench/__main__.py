@@ -9,6 +9,8 @@ Sections (``--only`` picks some):
 - ``transformers``: kinema's DiT vs diffusers' Wan, LTX-Video, CogVideoX, Latte, HunyuanVideo and
   Mochi at equal parameter count and work, forward and training step, float32 and bf16 autocast,
   at ~320 (``--quick``: only these) and ~1,300 tokens; needs ``pip install -e .[bench]``;
+- ``compiled``: kinema's bf16 training step eager vs ``torch.compile`` (the ``compile = true``
+  training path), compile time and agreement, at the same token counts (compiling takes minutes);
 - ``vae``: autoencoder encode/decode frames/s and peak memory at 5/20/60 s of 64x64 (the committed
   world autoencoder) and 128x128 (the ``real`` preset: a trained checkpoint if given, else random
   init, which has the same speed and memory); ``--quick``: 5 and 20 s of 64x64;
@@ -36,7 +38,7 @@ from pathlib import Path
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
-SECTIONS = ("machine", "transformers", "vae", "e2e", "long")
+SECTIONS = ("machine", "transformers", "compiled", "vae", "e2e", "long")
 
 
 def _cpu_name() -> str:
@@ -187,6 +189,16 @@ def main(argv: list[str] | None = None) -> int:
         except ImportError as e:
             result["transformers"] = {"error": f"{e} (pip install -e .[bench])"}
             log(f"  transformers: {result['transformers']['error']}")
+        save()
+    if "compiled" in ns.only:
+        from bench.compiled import compiled_train
+
+        log("kinema's training step, eager vs torch.compile (bf16)")
+        try:
+            result["compiled"] = compiled_train(["320"] if ns.quick else ["320", "1280"], ns.preset, repeats, log)
+        except Exception as e:  # noqa: BLE001 - a compiler failure must not lose the other sections
+            result["compiled"] = {"error": f"{type(e).__name__}: {str(e).splitlines()[0][:300]}"}
+            log(f"  compiled: {result['compiled']['error']}")
         save()
     if "vae" in ns.only:
         log("autoencoder")

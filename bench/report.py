@@ -34,6 +34,17 @@ def _transformer_tables(rows: list[dict]) -> list[str]:
     return lines
 
 
+def vs_fastest_fp32_peer(row: dict, transformers: list[dict]) -> float | None:
+    """Fastest peer's fp32 training step over kinema's compiled bf16 step (``row`` from
+    ``bench.compiled``), chained through kinema's eager bf16 step in ``transformers``; None if absent."""
+    same = [r for r in transformers if r["work"] == row["work"] and r["phase"] == "train"]
+    peers = [r["ms"] for r in same if r["model"] != "kinema" and r["mode"] == "fp32"]
+    kin = [r["ms"] for r in same if r["model"] == "kinema" and r["mode"] == "bf16"]
+    if not peers or not kin:
+        return None
+    return min(peers) / kin[0] * row["speedup"]
+
+
 def write_markdown(result: dict, path: str | Path, plot_name: str | None, notes: str = "") -> None:
     """Render ``result`` (the JSON ``python -m bench`` writes) as markdown at ``path`` (atomically)."""
     env = result["env"]
@@ -78,6 +89,30 @@ def write_markdown(result: dict, path: str | Path, plot_name: str | None, notes:
             lines += [f"Not measured: {t['error']}", ""]
         else:
             lines += _transformer_tables(t)
+    c = result.get("compiled")
+    if c:
+        lines += [
+            "## Kinema's training step compiled (`compile = true`)",
+            "",
+            "The bf16 training step of kinema's DiT eager and under `torch.compile` (in place, `dynamic=False`, "
+            "as `kinema train` does), interleaved on the same weights. `vs fastest peer fp32` = the fastest "
+            "peer's float32 eager training step (how its users train by default) over kinema's compiled bf16 "
+            "step, chained through kinema's eager bf16 step measured with the peers in this run.",
+            "",
+            "| tokens | eager bf16 ms | compiled bf16 ms | speed-up | compile s | loss rel. diff | grad rel. diff "
+            "| vs fastest peer fp32 |",
+            "|---|---|---|---|---|---|---|---|",
+        ]
+        if isinstance(c, dict) and "error" in c:
+            lines += [f"Not measured: {c['error']}", ""]
+        else:
+            for r in c:
+                lines.append(
+                    f"| {r['tokens']} | {r['eager_ms']:.1f} | {r['compiled_ms']:.1f} | **{r['speedup']:.2f}x** | "
+                    f"{r['compile_s']:.0f} | {r['loss_rel_diff']:.1e} | {r['grad_rel_diff']:.1e} | "
+                    f"{_f(vs_fastest_fp32_peer(r, t if isinstance(t, list) else []), '**{:.2f}x**')} |"
+                )
+            lines.append("")
     v = result.get("vae")
     if v:
         lines += [

@@ -86,3 +86,23 @@ def test_markdown_report(tmp_path) -> None:
     write_markdown(result, path, None)
     text = path.read_text()
     assert "2.00x" in text and "**1.25x**" in text and "| wan |" in text and "Skipped: no long mode" in text
+
+
+def test_compiled_section_in_the_report(tmp_path) -> None:
+    from bench.report import vs_fastest_fp32_peer
+
+    def row(model, mode, ms):
+        return {"work": "320", "tokens": 320, "model": model, "mode": mode, "phase": "train", "ms": ms}
+
+    transformers = [row("kinema", "fp32", 300.0), row("kinema", "bf16", 200.0), row("wan", "fp32", 400.0),
+                    row("mochi", "fp32", 250.0), row("mochi", "bf16", 100.0)]
+    compiled = {"work": "320", "tokens": 320, "preset": "S", "eager_ms": 210.0, "compiled_ms": 140.0,
+                "speedup": 1.5, "compile_s": 90.0, "loss_rel_diff": 1e-3, "grad_rel_diff": 5e-3}
+    # fastest fp32 peer 250 ms / kinema eager bf16 200 ms, times the compiled speed-up 1.5
+    assert vs_fastest_fp32_peer(compiled, transformers) == pytest.approx(250 / 200 * 1.5)
+    assert vs_fastest_fp32_peer(compiled, []) is None
+    result = {"env": {"command": "c", "date": "d", "cpu": "CPU", "cores": 2, "torch": "2", "threads": 1,
+                      "load": "l"}, "compiled": [compiled]}
+    write_markdown(result, tmp_path / "R.md", None)
+    text = (tmp_path / "R.md").read_text()
+    assert "compiled" in text and "**1.50x**" in text and "| - |" in text
