@@ -121,6 +121,18 @@ def test_score_windows_over_a_longer_clip():
         score_windows(clip.frames, clip.truth, 1)
 
 
+def test_single_images_score_what_one_frame_shows():
+    args = SuiteArgs(prompts=14, seed=0, width=64, height=64, frames=1, fps=8.0)
+    scores = [score_clip(c.frames, c.truth)["scores"] for c in suite_clips(args)]
+    means = _means(scores)
+    assert {d for d, v in means.items() if v is not None} == {"colour", "shape", "count", "size", "relation"}
+    assert all(v >= 0.99 for v in means.values() if v is not None), means
+    blank = [score_clip(np.zeros_like(c.frames), c.truth)["scores"] for c in suite_clips(args)[:4]]
+    assert all(s["colour"] == 0.0 and s["stability"] is None for s in blank)
+    with pytest.raises(KinemaError, match="positive int"):
+        suite_seeds(SuiteArgs(frames=0))
+
+
 def test_caption_only_scoring(clips):
     for c in clips[:7]:
         s = score_caption(c.frames, c.caption)["scores"]

@@ -36,6 +36,9 @@ Dimensions (each the mean of per-item scores over the clip):
 - ``stability``: geometric mean of identity persistence (found in consecutive frames without
   jumps beyond the truth's motion), shape consistency (the same fitted shape in every frame)
   and flicker (background residual after camera compensation; 1 below 2 grey levels, 0 at 10).
+
+A single image (one frame) is scored on what one frame shows: colour, shape, count, size and
+relation; the motion and stability dimensions are N/A.
 """
 
 from __future__ import annotations
@@ -427,6 +430,8 @@ def _stability(
     shape_items: dict[int, list[tuple[int, str | None]]],
     residual: np.ndarray,
 ) -> tuple[float | None, dict]:
+    if len(c.frames) < 2:  # a single image: nothing to be stable across
+        return None, {"persistence": None, "shape_consistency": None, "flicker": None}
     persist = []
     for i in range(len(c.shapes)):
         for k in range(len(c.frames) - 1):

@@ -56,8 +56,8 @@ def check_suite(args: SuiteArgs) -> SuiteArgs:
         raise KinemaError(f"--prompts must be an int between 1 and 10000, got {args.prompts!r}")
     if isinstance(args.seed, bool) or not isinstance(args.seed, int) or args.seed < 0:
         raise KinemaError(f"--seed must be a non-negative int, got {args.seed!r}")
-    if args.frames < 2:
-        raise KinemaError(f"WorldBench needs videos of at least 2 frames, got {args.frames}")
+    if isinstance(args.frames, bool) or not isinstance(args.frames, int) or args.frames < 1:
+        raise KinemaError(f"--frames must be a positive int (1 scores single images), got {args.frames!r}")
     return args
 
 
