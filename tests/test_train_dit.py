@@ -240,3 +240,18 @@ def test_compiled_training_matches_eager(vae_path, tmp_path):
     sa, sb = load_dit(eager / "dit.safetensors").state_dict(), load_dit(compiled / "dit.safetensors").state_dict()
     assert sa.keys() == sb.keys()  # the export keeps the eager names (no _orig_mod. prefix)
     assert all(torch.allclose(sa[k], sb[k], atol=1e-4) for k in sa)
+
+
+def test_padded_text_gives_the_same_velocity(vae_path, tmp_path):
+    trainer = DiTTrainer(_cfg(vae_path, tmp_path, "--steps=1"))
+    net = trainer.net.eval()
+    with torch.no_grad():
+        for p in net.parameters():  # away from the zero init, so the text matters
+            p.add_(0.05 * torch.randn(p.shape, generator=torch.Generator().manual_seed(p.numel())))
+    x, t = torch.randn(2, 4, 2, 4, 4), torch.rand(2, 2)
+    captions, cond = ["a red circle", "a small blue square moves left slowly"], torch.zeros(2, 2, dtype=torch.bool)
+    with torch.no_grad():
+        plain = net(x, t, captions, cond)
+        net.pad_text = True
+        padded = net(x, t, captions, cond)
+    assert torch.allclose(plain, padded, atol=1e-5) and plain.abs().mean() > 0

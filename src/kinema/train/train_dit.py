@@ -240,6 +240,7 @@ class Denoiser(nn.Module):
         self.text = text if text.trainable else None
         self._frozen = [] if text.trainable else [text]  # a list keeps it out of the module tree
         self.last_text_len = 0  # tokens of the last batch's text (for the FLOP count)
+        self.pad_text = False  # pad the text to the encoder's max_length (one shape for torch.compile)
 
     @property
     def text_encoder(self) -> TextEncoder:
@@ -255,6 +256,10 @@ class Denoiser(nn.Module):
     def forward(self, xt: Tensor, time: Tensor, captions: list[str], cond_mask: Tensor) -> Tensor:
         txt, txt_mask = self.encode_text(captions)  # (B, L, D_txt), (B, L)
         self.last_text_len = txt.shape[1]
+        extra = self.text_encoder.max_length - txt.shape[1] if self.pad_text else 0
+        if extra > 0:  # padded tokens are masked out: the same output, one text shape for every batch
+            txt = torch.nn.functional.pad(txt, (0, 0, 0, extra))  # (B, max_length, D_txt)
+            txt_mask = torch.nn.functional.pad(txt_mask, (0, extra), value=False)  # (B, max_length)
         return self.dit(xt, time, txt, txt_mask, cond_mask)  # (B, C, t, h, w) fp32
 
 
@@ -382,6 +387,10 @@ class DiTTrainer:
         self.net = Denoiser(dit, text)
         self.ema = _ema_copy(self.net)
         if cfg.compile:  # in place: parameter names and state dicts stay those of the eager module
+            # one graph per latent shape (buckets, and buckets less a frame under latent_crop): the text
+            # is padded to a fixed length so caption lengths do not multiply the graphs
+            self.net.pad_text = True
+            torch._dynamo.config.recompile_limit = max(torch._dynamo.config.recompile_limit, 32)
             dit.compile(dynamic=False)
 
         # 2. parallelism from outside (the EMA is sharded like the model under FSDP), then the optimizer
