@@ -17,23 +17,11 @@ from collections.abc import Callable
 
 import torch
 
-from bench.dit import WORKS
+from bench.dit import WORKS, _train_fn
 from bench.peers import Spec, kinema_dit
 from bench.timing import interleaved, median
 
 __all__ = ["compiled_train"]
-
-
-def _step(spec: Spec, inp: dict, target: torch.Tensor) -> Callable[[], torch.Tensor]:
-    def run() -> torch.Tensor:
-        spec.model.zero_grad(set_to_none=True)
-        with torch.autocast("cpu", dtype=torch.bfloat16):
-            out = spec.call(inp)
-        loss = (out.float() - target).square().mean()
-        loss.backward()
-        return loss.detach()
-
-    return run
 
 
 def _grads(spec: Spec) -> torch.Tensor:
@@ -47,13 +35,12 @@ def compiled_train(works: list[str], preset: str, repeats: int, log: Callable[[s
         work = WORKS[key]
         eager = kinema_dit(work, preset)
         compiled = kinema_dit(work, preset)  # the same seed: the same weights
-        compiled.model.load_state_dict(eager.model.state_dict())
         eager.model.train()
         compiled.model.train()
         compiled.model.compile(dynamic=False)
         inp = work.inputs(seed=0)
         target = torch.randn(inp["x"].shape, generator=torch.Generator().manual_seed(1))
-        run_e, run_c = _step(eager, inp, target), _step(compiled, inp, target)
+        run_e, run_c = _train_fn(eager, inp, target, "bf16"), _train_fn(compiled, inp, target, "bf16")
         t0 = time.perf_counter()
         run_c()
         run_c()

@@ -39,13 +39,14 @@ def _forward_fn(spec: Spec, inp: dict, mode: str) -> Callable[[], object]:
     return run
 
 
-def _train_fn(spec: Spec, inp: dict, target: torch.Tensor, mode: str) -> Callable[[], object]:
-    def run() -> None:
+def _train_fn(spec: Spec, inp: dict, target: torch.Tensor, mode: str) -> Callable[[], torch.Tensor]:
+    def run() -> torch.Tensor:
         spec.model.zero_grad(set_to_none=True)
         with _precision(mode):
             out = spec.call(inp)
         loss = (out.float() - target).square().mean()
         loss.backward()
+        return loss.detach()
 
     return run
 
