@@ -9,6 +9,9 @@ Sections (``--only`` picks some):
 - ``transformers``: kinema's DiT vs diffusers' Wan, LTX-Video, CogVideoX, Latte, HunyuanVideo and
   Mochi at equal parameter count and work, forward and training step, float32 and bf16 autocast,
   at ~320 (``--quick``: only these) and ~1,300 tokens; needs ``pip install -e .[bench]``;
+- ``default``: the default model's own work (80-token clips; training batch 16 as ``kinema train``
+  runs it, bf16 + compiled; sampling batch 2 as ``kinema generate`` runs it, text cached) against
+  every peer's float32 eager step at equal parameter count (``bench.default``);
 - ``compiled``: kinema's bf16 training step eager vs ``torch.compile`` (the ``compile = true``
   training path), compile time and agreement, at the same token counts (compiling takes minutes);
 - ``vae``: autoencoder encode/decode frames/s and peak memory at 5/20/60 s of 64x64 (the committed
@@ -38,7 +41,7 @@ from pathlib import Path
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
-SECTIONS = ("machine", "transformers", "compiled", "vae", "e2e", "long")
+SECTIONS = ("machine", "transformers", "default", "compiled", "vae", "e2e", "long")
 
 
 def _cpu_name() -> str:
@@ -161,7 +164,7 @@ def main(argv: list[str] | None = None) -> int:
         atomic_write_text(ns.json, json.dumps(result, indent=2) + "\n")
 
     peaks = None
-    if "machine" in ns.only or "transformers" in ns.only:
+    if {"machine", "transformers", "default"} & set(ns.only):
         from bench.machine import matmul_peaks
 
         log("machine limit")
@@ -189,6 +192,15 @@ def main(argv: list[str] | None = None) -> int:
         except ImportError as e:
             result["transformers"] = {"error": f"{e} (pip install -e .[bench])"}
             log(f"  transformers: {result['transformers']['error']}")
+        save()
+    if "default" in ns.only:
+        from bench.default import default_work
+
+        try:
+            result["default"] = default_work(peaks, repeats, peers=ns.peers, log=log)
+        except ImportError as e:
+            result["default"] = {"error": f"{e} (pip install -e .[bench])"}
+            log(f"  default: {result['default']['error']}")
         save()
     if "compiled" in ns.only:
         from bench.compiled import compiled_train

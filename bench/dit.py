@@ -62,9 +62,13 @@ def count_flops(spec: Spec, inp: dict, target: torch.Tensor) -> tuple[float, flo
     return fwd, float(fc.get_total_flops())
 
 
-def build_models(work: Work, preset: str, peers: list[str], log: Callable[[str], None]) -> list[Spec]:
-    """Kinema's ``preset`` and each available peer at its width, depth matched to its parameter count."""
-    kin = kinema_dit(work, preset)
+def build_models(
+    work: Work, preset: str, peers: list[str] | None, log: Callable[[str], None], **overrides: object
+) -> list[Spec]:
+    """Kinema's ``preset`` (with config ``overrides``, e.g. ``depth``) and each available peer (default:
+    all) at its width, depth matched to kinema's parameter count."""
+    peers = list(PEERS) if peers is None else peers
+    kin = kinema_dit(work, preset, **overrides)
     heads, hd = kin.model.cfg.heads, kin.model.cfg.head_dim
     specs = [kin]
     for name in peers:
@@ -94,7 +98,6 @@ def compare(
     log: Callable[[str], None] = print,
 ) -> list[dict]:
     """Rows ``{work, tokens, model, params, depth, width, mode, phase, ms, tokens_s, gflops, mfu, ...}``."""
-    peers = list(PEERS) if peers is None else peers
     rows: list[dict] = []
     for key in works:
         work = WORKS[key]

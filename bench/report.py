@@ -89,6 +89,50 @@ def write_markdown(result: dict, path: str | Path, plot_name: str | None, notes:
             lines += [f"Not measured: {t['error']}", ""]
         else:
             lines += _transformer_tables(t)
+    d = result.get("default")
+    if d:
+        lines += [
+            "## The default model's own work",
+            "",
+            "The default model's architecture (preset S at depth 6, 8 latent channels, 128-d text) on its own work: "
+            "17x64x64 clips = 80 tokens each; a training step of batch 16 as `kinema train` runs it (bf16 autocast, "
+            "compiled in place, text padded to 77 tokens) and a sampler call of batch 2 (prompt + unconditional) as "
+            "`kinema generate` runs it (float32, text keys/values encoded once per generation), against every "
+            "peer's float32 eager step (how their users run them) at kinema's parameter count (within 10%). "
+            "`vs fastest fp32 peer` = the fastest peer's float32 ms over the row's ms.",
+            "",
+        ]
+        if "env" in d:  # measured in a run of its own, merged into this result
+            e, m = d["env"], d.get("machine") or {}
+            lines += [
+                f"Measured by `{e['command']}` ({e['date']}, {e['load']})"
+                + (f"; matmul peak in that run: float32 {m['fp32_peak']:.1f}, bfloat16 {m['bf16']:.1f} GFLOP/s"
+                   if m else "")
+                + ".",
+                "",
+            ]
+        if "error" in d:
+            lines += [f"Not measured: {d['error']}", ""]
+        else:
+            lines += [
+                "| phase | model | params | depth x width | mode | batch x tokens | ms | tokens/s | GFLOP/s | MFU "
+                "| vs fastest fp32 peer |",
+                "|---|---|---|---|---|---|---|---|---|---|---|",
+            ]
+            for r in [*d.get("train", []), *d.get("sample", [])]:
+                lines.append(
+                    f"| {r['phase']} | {r['model']} | {r['params'] / 1e6:.2f} M | {r['depth']} x {r['width']} | "
+                    f"{r['mode']} | {r['batch']} x {r['tokens']} | {r['ms']:.1f} | {r['tokens_s']:.0f} | "
+                    f"{r['gflops']:.1f} | {_f(None if r['mfu'] is None else 100 * r['mfu'], '{:.0f}%')} | "
+                    f"**{r['speedup_vs_fastest_peer_fp32']:.2f}x** |"
+                )
+            if "compile_s" in d:
+                lines.append(
+                    f"\nCompiling the training step took {d['compile_s']:.0f} s (its first two steps, once per bucket shape; "
+                    f"less when inductor's on-disk cache already holds the graph); its loss is "
+                    f"within {d['compiled_loss_rel_diff']:.1e} (relative) of the eager bf16 step."
+                )
+            lines.append("")
     c = result.get("compiled")
     if c:
         lines += [

@@ -106,3 +106,32 @@ def test_compiled_section_in_the_report(tmp_path) -> None:
     write_markdown(result, tmp_path / "R.md", None)
     text = (tmp_path / "R.md").read_text()
     assert "compiled" in text and "**1.50x**" in text and "| - |" in text
+
+
+def test_default_work_section(tmp_path) -> None:
+    from bench.default import SAMPLE_WORK, TRAIN_WORK, _cached_spec, _finish
+
+    # the default model's work: 17x64x64 clips = 8x5x8x8 latents = 80 tokens; batch 16 to train, 2 to sample
+    assert TRAIN_WORK.tokens == SAMPLE_WORK.tokens == 80 and (TRAIN_WORK.batch, SAMPLE_WORK.batch) == (16, 2)
+    torch.set_num_threads(1)
+    work = Work(channels=4, frames=2, height=4, width=4, batch=2, text_len=5, text_dim=12)
+    kin = kinema_dit(work, "tiny")
+    kin.model.eval()
+    inp = work.inputs()
+    with torch.no_grad():
+        # the text-cached call is the same function as the plain one
+        assert torch.allclose(_cached_spec(kin, inp, "fp32").call(inp), kin.call(inp), atol=1e-6)
+
+    def row(model, mode, ms):
+        return {"phase": "sample", "model": model, "params": 5e6, "depth": 6, "width": 192, "mode": mode,
+                "batch": 2, "tokens": 80, "ms": ms, "tokens_s": 160 / ms * 1e3, "gflop": 1.0, "gflops": 10.0,
+                "mfu": None}
+
+    rows = [row("kinema (text cached, fp32)", "fp32", 20.0), row("wan", "fp32", 50.0), row("latte", "fp32", 40.0)]
+    _finish(rows, lambda msg: None)
+    assert [r["speedup_vs_fastest_peer_fp32"] for r in rows] == pytest.approx([2.0, 0.8, 1.0])
+    result = {"env": {"command": "c", "date": "d", "cpu": "CPU", "cores": 2, "torch": "2", "threads": 1,
+                      "load": "l"}, "default": {"sample": rows}}
+    write_markdown(result, tmp_path / "R.md", None)
+    text = (tmp_path / "R.md").read_text()
+    assert "default model's own work" in text and "| 2 x 80 |" in text and "**2.00x**" in text
