@@ -17,6 +17,9 @@ parameter count (within 10%), every one randomly initialised:
   autocast; against every peer's float32 eager forward (which takes the text at every call, as
   their pipelines do).
 
+Every peer also runs under bf16 autocast, for kinema's same-precision comparison
+(``speedup_same_precision``: the fastest peer in the row's precision over kinema's row).
+
 Rows carry ms (median of interleaved rounds), tokens/s, GFLOP/s (FLOPs counted once per model
 with ``torch.utils.flop_counter``, matmuls and attention) and ``speedup_vs_fastest_peer_fp32``:
 the fastest peer's float32 eager time over the row's time.
@@ -77,14 +80,23 @@ def _row(phase: str, spec: Spec, mode: str, sec: float, work: Work, flop: float,
     }
 
 
+def _fastest_peer(rows: list[dict], mode: str) -> float | None:
+    return min((r["ms"] for r in rows if not r["model"].startswith("kinema") and r["mode"] == mode), default=None)
+
+
 def _finish(rows: list[dict], log: Callable[[str], None]) -> None:
-    fastest = min(r["ms"] for r in rows if not r["model"].startswith("kinema") and r["mode"] == "fp32")
+    """Add ``speedup_vs_fastest_peer_fp32`` and, for kinema's rows, ``speedup_same_precision`` (the fastest
+    peer in the row's precision, bf16+compile counting as bf16) to ``rows``; log them."""
+    fastest = _fastest_peer(rows, "fp32")
     for r in rows:
         r["speedup_vs_fastest_peer_fp32"] = fastest / r["ms"]
+        same = _fastest_peer(rows, r["mode"].split("+")[0]) if r["model"].startswith("kinema") else None
+        r["speedup_same_precision"] = None if same is None else same / r["ms"]
         mfu = "" if r["mfu"] is None else f"  MFU {100 * r['mfu']:5.1f}%"
         log(
             f"  {r['phase']:>6} {r['mode']:>12} {r['model']:>26}: {r['ms']:8.1f} ms  {r['gflops']:6.1f} GFLOP/s{mfu}"
             f"  x{r['speedup_vs_fastest_peer_fp32']:.2f} vs fastest fp32 peer"
+            + ("" if same is None else f", x{r['speedup_same_precision']:.2f} vs fastest peer in {r['mode']}")
         )
 
 
@@ -121,7 +133,7 @@ def default_work(
             ("kinema", "bf16+compile"): run_c,
             ("kinema", "bf16"): _train_fn(kin, inp, target, "bf16"),
             ("kinema", "fp32"): _train_fn(kin, inp, target, "fp32"),
-            **{(s.name, "fp32"): _train_fn(s, inp, target, "fp32") for s in others},
+            **{(s.name, m): _train_fn(s, inp, target, m) for s in others for m in ("fp32", "bf16")},
         }
         times = interleaved({f"{n}|{m}": fn for (n, m), fn in cases.items()}, repeats=repeats, warmup=1)
         by_name = {s.name: s for s in [*specs, compiled]}
@@ -145,7 +157,7 @@ def default_work(
         flops = {s.name: count_flops(s, inp, target)[0] for s in [*others, *cached.values()]}
         cases = {
             **{(cached[m].name, m): _forward_fn(cached[m], inp, m) for m in ("fp32", "bf16")},
-            **{(s.name, "fp32"): _forward_fn(s, inp, "fp32") for s in others},
+            **{(s.name, m): _forward_fn(s, inp, m) for s in others for m in ("fp32", "bf16")},
         }
         times = interleaved({f"{n}|{m}": fn for (n, m), fn in cases.items()}, repeats=repeats, warmup=2)
         by_name = {s.name: s for s in [*others, *cached.values()]}

@@ -99,7 +99,8 @@ def write_markdown(result: dict, path: str | Path, plot_name: str | None, notes:
             "compiled in place, text padded to 77 tokens) and a sampler call of batch 2 (prompt + unconditional) as "
             "`kinema generate` runs it (float32, text keys/values encoded once per generation), against every "
             "peer's float32 eager step (how their users run them) at kinema's parameter count (within 10%). "
-            "`vs fastest fp32 peer` = the fastest peer's float32 ms over the row's ms.",
+            "`vs fastest fp32 peer` = the fastest peer's float32 ms over the row's ms; `same precision` = the "
+            "fastest peer's ms under the row's precision (bf16 autocast for bf16 rows) over kinema's.",
             "",
         ]
         if "env" in d:  # measured in a run of its own, merged into this result
@@ -116,15 +117,16 @@ def write_markdown(result: dict, path: str | Path, plot_name: str | None, notes:
         else:
             lines += [
                 "| phase | model | params | depth x width | mode | batch x tokens | ms | tokens/s | GFLOP/s | MFU "
-                "| vs fastest fp32 peer |",
-                "|---|---|---|---|---|---|---|---|---|---|---|",
+                "| vs fastest fp32 peer | vs fastest peer, same precision |",
+                "|---|---|---|---|---|---|---|---|---|---|---|---|",
             ]
             for r in [*d.get("train", []), *d.get("sample", [])]:
                 lines.append(
                     f"| {r['phase']} | {r['model']} | {r['params'] / 1e6:.2f} M | {r['depth']} x {r['width']} | "
                     f"{r['mode']} | {r['batch']} x {r['tokens']} | {r['ms']:.1f} | {r['tokens_s']:.0f} | "
                     f"{r['gflops']:.1f} | {_f(None if r['mfu'] is None else 100 * r['mfu'], '{:.0f}%')} | "
-                    f"**{r['speedup_vs_fastest_peer_fp32']:.2f}x** |"
+                    f"**{r['speedup_vs_fastest_peer_fp32']:.2f}x** | "
+                    f"{_f(r.get('speedup_same_precision'), '**{:.2f}x**')} |"
                 )
             if "compile_s" in d:
                 lines.append(

@@ -127,9 +127,12 @@ def test_default_work_section(tmp_path) -> None:
                 "batch": 2, "tokens": 80, "ms": ms, "tokens_s": 160 / ms * 1e3, "gflop": 1.0, "gflops": 10.0,
                 "mfu": None}
 
-    rows = [row("kinema (text cached, fp32)", "fp32", 20.0), row("wan", "fp32", 50.0), row("latte", "fp32", 40.0)]
+    rows = [row("kinema (text cached, fp32)", "fp32", 20.0), row("kinema (compiled)", "bf16+compile", 8.0),
+            row("wan", "fp32", 50.0), row("latte", "fp32", 40.0), row("wan", "bf16", 16.0)]
     _finish(rows, lambda msg: None)
-    assert [r["speedup_vs_fastest_peer_fp32"] for r in rows] == pytest.approx([2.0, 0.8, 1.0])
+    assert [r["speedup_vs_fastest_peer_fp32"] for r in rows] == pytest.approx([2.0, 5.0, 0.8, 1.0, 2.5])
+    # same precision: fp32 against the fastest fp32 peer (latte), bf16+compile against the bf16 peer
+    assert [r["speedup_same_precision"] for r in rows] == [pytest.approx(2.0), pytest.approx(2.0), None, None, None]
     result = {"env": {"command": "c", "date": "d", "cpu": "CPU", "cores": 2, "torch": "2", "threads": 1,
                       "load": "l"}, "default": {"sample": rows}}
     write_markdown(result, tmp_path / "R.md", None)
