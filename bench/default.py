@@ -107,7 +107,8 @@ def default_work(
     phases: tuple[str, ...] = ("train", "sample"),
     log: Callable[[str], None] = print,
 ) -> dict:
-    """``{"train": rows, "sample": rows, "compile_s": s}`` for the default model's work (see the module doc)."""
+    """``{"train": rows, "sample": rows, "compile_s": s, "compiled_loss_rel_diff": d}`` for the default
+    model's work (see the module doc); ``phases`` picks ``train`` and/or ``sample``."""
     out: dict = {}
     if "train" in phases:
         work = TRAIN_WORK
