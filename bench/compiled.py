@@ -21,11 +21,24 @@ from bench.dit import WORKS, _train_fn
 from bench.peers import Spec, kinema_dit
 from bench.timing import interleaved, median
 
-__all__ = ["compiled_train"]
+__all__ = ["compile_train_step", "compiled_train"]
 
 
 def _grads(spec: Spec) -> torch.Tensor:
     return torch.cat([p.grad.flatten() for p in spec.model.parameters() if p.grad is not None])
+
+
+def compile_train_step(spec: Spec, inp: dict, target: torch.Tensor) -> tuple[Callable[[], torch.Tensor], float, torch.Tensor]:
+    """Compile ``spec``'s model in place (``dynamic=False``, as ``kinema train`` does) and run its bf16
+    training step twice; returns the step function, the seconds those two steps took (the compile)
+    and the first step's loss."""
+    spec.model.train()
+    spec.model.compile(dynamic=False)
+    run = _train_fn(spec, inp, target, "bf16")
+    t0 = time.perf_counter()
+    loss = run()
+    run()
+    return run, time.perf_counter() - t0, loss
 
 
 def compiled_train(works: list[str], preset: str, repeats: int, log: Callable[[str], None] = print) -> list[dict]:
@@ -36,15 +49,10 @@ def compiled_train(works: list[str], preset: str, repeats: int, log: Callable[[s
         eager = kinema_dit(work, preset)
         compiled = kinema_dit(work, preset)  # the same seed: the same weights
         eager.model.train()
-        compiled.model.train()
-        compiled.model.compile(dynamic=False)
         inp = work.inputs(seed=0)
         target = torch.randn(inp["x"].shape, generator=torch.Generator().manual_seed(1))
-        run_e, run_c = _train_fn(eager, inp, target, "bf16"), _train_fn(compiled, inp, target, "bf16")
-        t0 = time.perf_counter()
-        run_c()
-        run_c()
-        compile_s = time.perf_counter() - t0
+        run_e = _train_fn(eager, inp, target, "bf16")
+        run_c, compile_s, _ = compile_train_step(compiled, inp, target)
         loss_c = run_c()
         grad_c = _grads(compiled)
         loss_e = run_e()

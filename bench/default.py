@@ -27,13 +27,13 @@ the fastest peer's float32 eager time over the row's time.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 
 import torch
 
-from bench.dit import _forward_fn, _train_fn, build_models, count_flops
-from bench.peers import Spec, Work
+from bench.compiled import compile_train_step
+from bench.dit import _forward_fn, _precision, _train_fn, build_models, count_flops, forward_flops
+from bench.peers import Spec, Work, kinema_dit
 from bench.timing import interleaved, median
 
 __all__ = ["DEFAULT_DEPTH", "DEFAULT_TEXT_LEN", "TRAIN_WORK", "SAMPLE_WORK", "default_work"]
@@ -51,8 +51,7 @@ SAMPLE_WORK = Work(channels=8, frames=5, height=8, width=8, batch=2, text_len=DE
 def _cached_spec(kin: Spec, inp: dict, mode: str) -> Spec:
     """Kinema as the pipeline calls it: text keys/values encoded once (in ``mode``), reused per call."""
     model = kin.model
-    ctx = torch.autocast("cpu", dtype=torch.bfloat16) if mode == "bf16" else torch.autocast("cpu", enabled=False)
-    with torch.no_grad(), ctx:
+    with torch.no_grad(), _precision(mode):
         cache = model.encode_text_kv(inp["txt"], inp["mask"])
 
     def call(i: dict) -> torch.Tensor:
@@ -115,29 +114,23 @@ def default_work(
         log(f"default training step: batch {work.batch} x {work.tokens} tokens, text {work.text_len}")
         specs = build_models(work, "S", peers, log, depth=DEFAULT_DEPTH)
         kin, others = specs[0], specs[1:]
-        compiled = build_models(work, "S", [], log, depth=DEFAULT_DEPTH)[0]  # the same seed: equal weights
-        compiled.model.train()
-        compiled.model.compile(dynamic=False)
+        compiled = kinema_dit(work, "S", depth=DEFAULT_DEPTH)  # the same seed: equal weights
         compiled.name = "kinema (compiled)"
         inp = work.inputs(seed=0)
         target = torch.randn(inp["x"].shape, generator=torch.Generator().manual_seed(1))
         flops = {s.name: count_flops(s, inp, target)[1] for s in specs}
-        flops[compiled.name] = flops[kin.name]
-        run_c = _train_fn(compiled, inp, target, "bf16")
-        t0 = time.perf_counter()
-        loss_c = run_c()
-        run_c()
-        out["compile_s"] = time.perf_counter() - t0
-        loss_e = _train_fn(kin, inp, target, "bf16")()
+        run_c, out["compile_s"], loss_c = compile_train_step(compiled, inp, target)
+        run_e = _train_fn(kin, inp, target, "bf16")
+        loss_e = run_e()
         out["compiled_loss_rel_diff"] = float((loss_c - loss_e).abs() / loss_e.abs())
         cases = {
             ("kinema", "bf16+compile"): run_c,
-            ("kinema", "bf16"): _train_fn(kin, inp, target, "bf16"),
+            ("kinema", "bf16"): run_e,
             ("kinema", "fp32"): _train_fn(kin, inp, target, "fp32"),
             **{(s.name, m): _train_fn(s, inp, target, m) for s in others for m in ("fp32", "bf16")},
         }
         times = interleaved({f"{n}|{m}": fn for (n, m), fn in cases.items()}, repeats=repeats, warmup=1)
-        by_name = {s.name: s for s in [*specs, compiled]}
+        by_name = {s.name: s for s in specs}
         rows = []
         for (name, mode) in cases:
             spec = compiled if mode == "bf16+compile" else by_name[name]
@@ -153,9 +146,8 @@ def default_work(
             s.model.eval()
         kin, others = specs[0], specs[1:]
         inp = work.inputs(seed=0)
-        target = torch.zeros(inp["x"].shape)
         cached = {m: _cached_spec(kin, inp, m) for m in ("fp32", "bf16")}
-        flops = {s.name: count_flops(s, inp, target)[0] for s in [*others, *cached.values()]}
+        flops = {s.name: forward_flops(s, inp) for s in [*others, *cached.values()]}
         cases = {
             **{(cached[m].name, m): _forward_fn(cached[m], inp, m) for m in ("fp32", "bf16")},
             **{(s.name, m): _forward_fn(s, inp, m) for s in others for m in ("fp32", "bf16")},

@@ -51,11 +51,16 @@ def _train_fn(spec: Spec, inp: dict, target: torch.Tensor, mode: str) -> Callabl
     return run
 
 
-def count_flops(spec: Spec, inp: dict, target: torch.Tensor) -> tuple[float, float]:
-    """FLOPs of one forward and of one training step (forward + backward) of ``spec``."""
+def forward_flops(spec: Spec, inp: dict) -> float:
+    """FLOPs of one inference forward of ``spec``."""
     with torch.no_grad(), FlopCounterMode(display=False) as fc:
         spec.call(inp)
-    fwd = float(fc.get_total_flops())
+    return float(fc.get_total_flops())
+
+
+def count_flops(spec: Spec, inp: dict, target: torch.Tensor) -> tuple[float, float]:
+    """FLOPs of one forward and of one training step (forward + backward) of ``spec``."""
+    fwd = forward_flops(spec, inp)
     with FlopCounterMode(display=False) as fc:
         _train_fn(spec, inp, target, "fp32")()
     spec.model.zero_grad(set_to_none=True)
