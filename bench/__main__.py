@@ -11,7 +11,8 @@ Sections (``--only`` picks some):
   at ~320 (``--quick``: only these) and ~1,300 tokens; needs ``pip install -e .[bench]``;
 - ``default``: the default model's own work (80-token clips; training batch 16 as ``kinema train``
   runs it, bf16 + compiled; sampling batch 2 as ``kinema generate`` runs it, text cached) against
-  every peer's float32 eager step at equal parameter count (``bench.default``);
+  every peer's float32 eager step at equal parameter count (``bench.default``; ``--quick``: the
+  sampling call only, the compiled training step takes minutes);
 - ``compiled``: kinema's bf16 training step eager vs ``torch.compile`` (the ``compile = true``
   training path), compile time and agreement, at the same token counts (compiling takes minutes);
 - ``vae``: autoencoder encode/decode frames/s and peak memory at 5/20/60 s of 64x64 (the committed
@@ -197,7 +198,8 @@ def main(argv: list[str] | None = None) -> int:
         from bench.default import default_work
 
         try:
-            result["default"] = default_work(peaks, repeats, peers=ns.peers, log=log)
+            phases = ("sample",) if ns.quick else ("train", "sample")
+            result["default"] = default_work(peaks, repeats, peers=ns.peers, phases=phases, log=log)
         except ImportError as e:
             result["default"] = {"error": f"{e} (pip install -e .[bench])"}
             log(f"  default: {result['default']['error']}")
