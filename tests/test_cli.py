@@ -96,10 +96,15 @@ def test_train_then_generate_end_to_end(tmp_path, capsys):
     threads = torch.get_num_threads()
     try:
         assert main(["train", "--config", "configs/dit_tiny.toml", f"--vae={tmp_path / 'vae.safetensors'}",
-                     f"--out={tmp_path / 'run'}", "--steps=2", "--sample_every=0", "-q"]) == 0
+                     f"--out={tmp_path / 'run'}", "--steps=3", "--stop-after", "2", "--sample_every=0", "-q"]) == 0
     finally:
         torch.set_num_threads(threads)
     assert "wrote" in capsys.readouterr().out
+    from kinema.train.checkpoint import load_state
+
+    assert load_state(tmp_path / "run" / "state.pt")["step"] == 2  # stopped early, resumable; the schedule is 3 long
+    assert main(["train", "--config", "configs/dit_tiny.toml", f"--out={tmp_path / 'run'}", "--stop-after", "0"]) == 2
+    assert "stop_after must be a step >= 1" in capsys.readouterr().err
     assert main(["generate", "a green square", "-o", str(tmp_path / "g.gif"), "--checkpoint",
                  str(tmp_path / "run" / "model"), "--steps", "2", "-q"]) == 0
     assert probe(tmp_path / "g.gif").frames >= 1

@@ -21,6 +21,7 @@ from kinema.flow import (
     guided,
     interpolate,
     masked_mse,
+    motion_mse,
     predict_noise,
     predict_x0,
     resolution_shift,
@@ -112,6 +113,31 @@ def test_masked_mse_ignores_given_frames():
     pred = noise.clone()
     pred[0, :, 1] += 1.0
     assert masked_mse(pred, noise, mask).item() == pytest.approx(1 / 5)
+
+
+def test_motion_mse_costs_only_errors_that_change_between_frames():
+    x0, noise = _pair()  # (2, C, 4, h, w)
+    steady = noise + 2.0  # the same error in every frame: a wrong but still picture
+    assert motion_mse(steady, noise).item() == pytest.approx(0.0, abs=1e-9) and masked_mse(steady, noise).item() > 3
+    jump = noise.clone()
+    jump[:, :, 2:] += 1.0  # the error changes once, between frames 1 and 2 (of 3 pairs)
+    assert motion_mse(jump, noise).item() == pytest.approx(1 / 3)
+    # pairs touching a given frame are left out; their garbage costs nothing
+    mask = torch.tensor([[False, False, True, False], [False, False, True, False]])
+    jump[:, :, 2] += 1e6
+    assert motion_mse(jump, noise, mask).item() == pytest.approx(0.0, abs=1e-9)  # only pair (0, 1) is left
+    jump[:, :, 1] += 3.0
+    assert motion_mse(jump, noise, mask).item() == pytest.approx(9.0)
+    # a weight counts each pair with the mean of its frames' weights
+    b, _, f, h, w = x0.shape
+    err = noise.clone()
+    err[:, :, 1:] += 1.0  # only pair (0, 1) changes
+    wt = torch.ones(b, f, h, w)
+    wt[:, 0] = 3.0  # pair (0, 1) weighs 2, the others 1
+    assert motion_mse(err, noise, None, wt).item() == pytest.approx(2 / 4)
+    assert motion_mse(noise[:, :, :1], noise[:, :, :1] + 5).item() == 0.0  # one frame: nothing to compare
+    with pytest.raises(KinemaError, match="weight"):
+        motion_mse(err, noise, None, wt[:, 1:])
 
 
 # --------------------------------------------------------------------------- schedule

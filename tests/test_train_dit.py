@@ -122,6 +122,18 @@ def test_text_dropout_and_conditioning_masks(vae_path, tmp_path):
         return v
 
     assert float(flow_loss(model, mb.x0, mb.noise, mb.time, mb.cond_mask)) == 0.0  # given frames not in the loss
+    assert float(flow_loss(model, mb.x0, mb.noise, mb.time, mb.cond_mask, motion_weight=2.0)) == 0.0
+
+    def jittery(xt, ft, mask):  # the target plus an error that changes between the generated frames
+        v = (mb.noise - mb.x0).clone()
+        v[:, :, 2] += 1.0
+        return v
+
+    plain = float(flow_loss(jittery, mb.x0, mb.noise, mb.time, mb.cond_mask))
+    assert plain == pytest.approx(0.5)  # one of the two generated frames is off by 1
+    assert float(flow_loss(jittery, mb.x0, mb.noise, mb.time, mb.cond_mask, motion_weight=2.0)) == pytest.approx(2.5)
+    with pytest.raises(ConfigError, match="motion_weight"):
+        _cfg(vae_path, tmp_path, "--motion_weight=-1")
     assert torch.equal(seen["xt"][:, :, 0], mb.x0[:, :, 0])  # given frames are clean (time 0)
     assert (seen["ft"][:, 0] == 0).all() and (seen["ft"][:, 1:] == mb.time[:, None]).all()
 

@@ -67,7 +67,7 @@ def _size(text: str) -> tuple[int, int]:
 def _train(ns: argparse.Namespace) -> int:
     from kinema.train.train_dit import run
 
-    run(ns.config, ns.overrides, resume=not ns.no_resume, progress=not ns.quiet)
+    run(ns.config, ns.overrides, resume=not ns.no_resume, progress=not ns.quiet, stop_after=ns.stop_after)
     return 0
 
 
@@ -264,6 +264,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "the config; runs under torchrun for data parallelism")
     tr.add_argument("--config", default=None, help="TOML/JSON config (configs/dit_*.toml)")
     tr.add_argument("--no-resume", action="store_true", help="start over even if the run folder has a state")
+    tr.add_argument("--stop-after", type=int, default=None, metavar="STEP",
+                    help="stop (checkpointed, resumable) at this step; the schedule still runs to `steps`")
     tr.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     tr.set_defaults(func=_train, accepts_overrides=True)
 

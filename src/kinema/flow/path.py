@@ -190,3 +190,37 @@ def masked_mse(v_pred: Tensor, v_target: Tensor, cond_mask: Tensor | None = None
     per_frame = v_pred.shape[1] * v_pred.shape[3] * v_pred.shape[4]  # C·h·w elements per frame
     count = keep.sum() * per_frame
     return (err * keep).sum() / count.clamp_min(1)
+
+
+def motion_mse(v_pred: Tensor, v_target: Tensor, cond_mask: Tensor | None = None,
+               weight: Tensor | None = None) -> Tensor:
+    """Mean squared error of the frame-to-frame *change* of the prediction's error (a 0-d fp32 tensor).
+
+    With ``r = v_pred - v_target`` ``(B, C, F, h, w)`` it is the mean of ``(r[f+1] - r[f])²`` over
+    consecutive pairs of generated frames (pairs that touch a given frame of ``cond_mask`` (B, F)
+    are left out). A residual that is the same in every frame (a wrong but steady picture) costs
+    nothing here; one that changes from frame to frame (an object in the wrong place at the wrong
+    time: wrong motion, or jitter) costs up to 4x its plain squared error. Added to
+    ``masked_mse`` with a factor (``motion_weight``) it weighs the loss towards motion.
+    ``weight`` (B, F, h, w): each pair counts the mean of its two frames' weights. Fewer than two
+    frames, or no generated pair: 0 (still carrying the graph).
+    """
+    if v_pred.shape != v_target.shape:
+        raise KinemaError(f"prediction {tuple(v_pred.shape)} and target {tuple(v_target.shape)} differ in shape")
+    b, c, f, h, w = v_pred.shape
+    r = v_pred.float() - v_target.float()
+    if f < 2:
+        return (r * 0.0).sum()
+    d2 = (r[:, :, 1:] - r[:, :, :-1]).square()  # (B, C, F-1, h, w)
+    wt = torch.ones(b, f - 1, h, w, device=r.device, dtype=r.dtype)
+    if weight is not None:
+        if tuple(weight.shape) != (b, f, h, w):
+            raise KinemaError(f"weight must be (B, F, h, w) = {(b, f, h, w)}, got {tuple(weight.shape)}")
+        wf = weight.to(device=r.device, dtype=r.dtype)
+        wt = 0.5 * (wf[:, 1:] + wf[:, :-1])
+    if cond_mask is not None:
+        _check_mask(cond_mask, v_pred)
+        gen = (~cond_mask).to(device=r.device, dtype=r.dtype)  # (B, F)
+        wt = wt * rearrange(gen[:, 1:] * gen[:, :-1], "b f -> b f 1 1")
+    wt = rearrange(wt, "b f h w -> b 1 f h w")
+    return (d2 * wt).sum() / (wt.sum() * c).clamp_min(1e-12)

@@ -13,6 +13,7 @@ One optimisation step is ``grad_accum`` micro-batches. Per micro-batch (the conv
     ft    = frame_times(time, mask)                         (B, t), given frames at time 0
     v     = dit(interpolate(x0, noise, ft), ft, text(captions after dropout), mask)
     loss  = masked_mse(v, velocity_target(x0, noise), mask) (given frames excluded)
+          + motion_weight · motion_mse(...)                (frame-to-frame change of the error; optional)
 
 and ``(loss / grad_accum).backward()`` with the data-parallel gradient sync skipped on all but the
 last micro-batch. The text encoder trains jointly when it is the built-in one (frozen pretrained
@@ -74,6 +75,7 @@ from kinema.flow import (
     guided,
     interpolate,
     masked_mse,
+    motion_mse,
     sample_cond_mask,
     sample_times,
     velocity_target,
@@ -153,6 +155,7 @@ class DiTTrainConfig:
     text_dropout: float = 0.1  # probability of training a clip on "" (classifier-free guidance)
     latent_crop: float = 0.0  # probability a batch (>= 3 latent frames) drops its first latent frame (see prepare)
     object_weight: float = 0.0  # world clips: latents where objects are count 1 + this in the loss (see prepare)
+    motion_weight: float = 0.0  # adds this x flow.motion_mse (errors that change between latent frames); 0 = off
     time_mean: float = 0.0  # logit-normal training times
     time_std: float = 1.0
     shift: float = 0.0  # 0 = flow.default_shift(tokens)
@@ -188,6 +191,8 @@ class DiTTrainConfig:
             raise ConfigError(f"text_dropout is a probability in [0, 1], got {self.text_dropout}")
         if not self.object_weight >= 0:
             raise ConfigError(f"object_weight must be >= 0 (0 = off), got {self.object_weight}")
+        if not self.motion_weight >= 0:
+            raise ConfigError(f"motion_weight must be >= 0 (0 = off), got {self.motion_weight}")
         if not 0.0 <= self.latent_crop <= 1.0:
             raise ConfigError(f"latent_crop is a probability in [0, 1], got {self.latent_crop}")
         if not 0.0 <= self.ema_decay < 1.0:
@@ -213,17 +218,23 @@ def drop_captions(captions: Sequence[str], p: float, generator: torch.Generator)
 
 
 def flow_loss(model: Callable[[Tensor, Tensor, Tensor], Tensor], x0: Tensor, noise: Tensor, time: Tensor,
-              cond_mask: Tensor, weight: Tensor | None = None) -> Tensor:
+              cond_mask: Tensor, weight: Tensor | None = None, motion_weight: float = 0.0) -> Tensor:
     """The flow-matching loss of one micro-batch (a 0-d fp32 tensor).
 
     ``model(xt, frame_time, cond_mask) -> v``; x0, noise: (B, C, t, h, w); time: (B,);
     cond_mask: (B, t) bool, True = frame given clean. Given frames sit at time 0 (so ``xt`` holds
     them exactly) and are left out of the mean. ``weight`` (B, t, h, w): a weighted mean (``masked_mse``).
+    ``motion_weight`` > 0 adds that multiple of ``motion_mse`` (the error's change between
+    consecutive generated latent frames, same weights).
     """
     ft = frame_times(time, cond_mask)  # (B, t), 0 on given frames
     xt = interpolate(x0, noise, ft)  # (B, C, t, h, w)
     v = model(xt, ft, cond_mask)  # (B, C, t, h, w) fp32
-    return masked_mse(v, velocity_target(x0, noise), cond_mask, weight)
+    target = velocity_target(x0, noise)
+    loss = masked_mse(v, target, cond_mask, weight)
+    if motion_weight > 0:
+        loss = loss + motion_weight * motion_mse(v, target, cond_mask, weight)
+    return loss
 
 
 class Denoiser(nn.Module):
@@ -569,7 +580,8 @@ class DiTTrainer:
                     return self.model(xt, ft, captions, mask)
 
             with parallel.no_sync(self.model, enabled=i < len(micros) - 1):
-                loss = flow_loss(model, mb.x0, mb.noise, mb.time, mb.cond_mask, mb.weight)
+                loss = flow_loss(model, mb.x0, mb.noise, mb.time, mb.cond_mask, mb.weight,
+                                 self.cfg.motion_weight)
                 (loss / len(micros)).backward()
             total += loss.item()
         return total / len(micros)
@@ -747,6 +759,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                                      description="Train the diffusion transformer; extra --a.b=c override the config.")
     parser.add_argument("--config", default=None, help="TOML/JSON config (configs/dit_*.toml)")
     parser.add_argument("--no-resume", action="store_true", help="start over even if the run folder has a state")
+    parser.add_argument("--stop-after", type=int, default=None, metavar="STEP",
+                        help="stop (checkpointed, resumable) at this step; the schedule still runs to `steps`")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     ns, overrides = parser.parse_known_args(argv)
     stray = [o for o in overrides if not o.startswith("--") or "=" not in o]
@@ -754,20 +768,25 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(f"overrides must look like --key.path=value, got {' '.join(stray)}")
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     try:
-        run(ns.config, overrides, resume=not ns.no_resume, progress=not ns.quiet)
+        run(ns.config, overrides, resume=not ns.no_resume, progress=not ns.quiet, stop_after=ns.stop_after)
     except KinemaError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     return 0
 
 
-def run(config: str | None, overrides: Sequence[str], *, resume: bool = True, progress: bool = True) -> Path:
+def run(config: str | None, overrides: Sequence[str], *, resume: bool = True, progress: bool = True,
+        stop_after: int | None = None) -> Path:
     """Join the process group (torchrun) if any, train, leave it; rank 0 prints the export path.
-    The entry point of both ``kinema train`` and ``python -m kinema.train.train_dit``."""
+    The entry point of both ``kinema train`` and ``python -m kinema.train.train_dit``. ``stop_after``
+    ends the run early at that step (checkpointed; the learning-rate schedule is still ``steps``
+    long, so an A/B run stopped early compares with the same step of a full run)."""
+    if stop_after is not None and stop_after < 1:
+        raise ConfigError(f"stop_after must be a step >= 1, got {stop_after}")
     parallel.init_distributed()
     try:
         cfg = load_config(DiTTrainConfig, config, list(overrides))
-        path = train_dit(cfg, resume=resume, progress=progress)
+        path = train_dit(cfg, resume=resume, progress=progress, stop_after=stop_after)
         if parallel.is_main():
             print(f"wrote {path}")
         return path
