@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from einops import rearrange
 from safetensors.torch import save_file
 
 from kinema.config import from_dict
@@ -133,6 +134,36 @@ def test_cond_mask_adds_given_embedding_to_given_frames() -> None:
     plain = _model(cond_embed=False)
     assert plain.given_embedding is None
     assert torch.equal(plain(x, time, txt, mask, cond_mask=cond), plain(x, time, txt, mask))
+
+
+@torch.no_grad()
+def test_frame_position_tells_left_from_right_at_any_size() -> None:
+    """RoPE alone is translation-equivariant; ``frame_pos`` adds where a token is *in the frame*."""
+    plain = _model()
+    grown = DiT(dataclasses.replace(plain.cfg, frame_pos=3))
+    missing, unexpected = grown.load_state_dict(plain.state_dict(), strict=False)
+    assert sorted(missing) == ["frame_pos_embedder.proj.bias", "frame_pos_embedder.proj.weight"] and not unexpected
+    x, time, txt, mask = _inputs(h=8, w=12)
+    assert torch.equal(grown(x, time, txt, mask), plain(x, time, txt, mask))  # zero-initialised: unchanged
+    emb = grown.frame_pos_embedder
+    for h, w in [(2, 3), (4, 4), (3, 8)]:  # fractions of the frame, so every size has a left and a right
+        f = rearrange(emb.features(h, w), "(h w) f -> h w f", h=h)
+        assert f.shape == (h, w, 12) and f.abs().max() <= 1
+        assert (f[0, :, 6].diff() > 0).all() and (f[:, 0, 0].diff() > 0).all()  # sin(pi u / 2) grows with u, v
+        assert torch.allclose(f[0, :, 6], -f[0, :, 6].flip(0), atol=1e-6)  # left-right mirror
+    torch.nn.init.normal_(emb.proj.weight, std=0.5)
+    out = grown(x, time, txt, mask)
+    assert not torch.allclose(out, plain(x, time, txt, mask))
+    # a uniform latent: every token is the same, so with RoPE alone every position gets the same
+    # velocity (attention mixes equal values, whatever its weights); the frame position breaks the tie
+    flat = torch.full((1, C, 3, 8, 12), 0.3)
+    one_time, one_txt, one_mask = torch.full((1, 3), 0.5), txt[1:], mask[1:]
+    v_plain = patchify(plain(flat, one_time, one_txt, one_mask), plain.cfg.patch)  # (1, N, p): one row per token
+    assert torch.allclose(v_plain, v_plain[:, :1].expand_as(v_plain), atol=1e-5)
+    v_grown = grown(flat, one_time, one_txt, one_mask)
+    assert not torch.allclose(v_grown[..., :2], v_grown[..., -2:], atol=1e-3)  # left and right differ
+    with pytest.raises(ValueError, match="frame_pos"):
+        DiTConfig(in_channels=C, text_dim=D_TXT, frame_pos=-1)
 
 
 @torch.no_grad()

@@ -241,6 +241,12 @@ def test_init_from_a_model_folder(vae_path, tmp_path):
         assert torch.equal(trainer.net.text.state_dict()[k], v), k
     with pytest.raises(KinemaError, match="its DiT config"):
         DiTTrainer(_cfg(vae_path, tmp_path / "c", f"--init={folder}", "--dit={depth = 1}"))
+    # a run may add the frame-position embedding: zero-initialised, the rest copied
+    grown = DiTTrainer(_cfg(vae_path, tmp_path / "d", f"--init={folder}", "--dit={frame_pos = 4}"))
+    assert grown.net.dit.cfg.frame_pos == 4
+    assert not grown.net.dit.frame_pos_embedder.proj.weight.any()
+    for k, v in bundle.dit.state_dict().items():
+        assert torch.equal(grown.net.dit.state_dict()[k], v), k
 
 
 def test_compiled_training_matches_eager(vae_path, tmp_path):

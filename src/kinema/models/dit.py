@@ -48,6 +48,7 @@ from kinema.models.layers import (
     MLP,
     Attention,
     CrossAttention,
+    FramePositionEmbedder,
     RMSNorm,
     RoPE3D,
     TimestepEmbedder,
@@ -81,7 +82,9 @@ class DiTConfig:
     ``in_channels`` is the autoencoder's latent channels and ``text_dim`` the text encoder's
     feature size. ``patch = (pt, ph, pw)``. ``rope_axes_dim`` splits the head dim over (time, row,
     column); empty means the default ``hd/4, 3hd/8, 3hd/8`` (see ``layers.rope_axes_dim``).
-    ``cond_embed`` adds a learned embedding to the tokens of given (clean) frames.
+    ``cond_embed`` adds a learned embedding to the tokens of given (clean) frames. ``frame_pos`` > 0
+    adds where each token sits in the frame, as fractions of the width and height
+    (``layers.FramePositionEmbedder`` with that many frequencies per axis; 0 = RoPE only).
     """
 
     in_channels: int
@@ -96,11 +99,14 @@ class DiTConfig:
     rope_axes_dim: list[int] = dataclasses.field(default_factory=list)
     freq_dim: int = 256  # sinusoidal features of the time embedding
     cond_embed: bool = True
+    frame_pos: int = 0  # Fourier frequencies per axis of the frame-relative position embedding; 0 = off
 
     def __post_init__(self) -> None:
         for name in ("in_channels", "text_dim", "dim", "depth", "heads", "freq_dim"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.frame_pos < 0:
+            raise ValueError(f"frame_pos must be >= 0 (0 = off), got {self.frame_pos}")
         self.patch = tuple(self.patch)  # type: ignore[assignment]
         if len(self.patch) != 3 or any(p < 1 for p in self.patch):
             raise ValueError(f"patch must be three positive ints (pt, ph, pw), got {self.patch}")
@@ -238,6 +244,7 @@ class DiT(nn.Module):
         self.pooled_embedder = MLP(cfg.text_dim, d, d)  # masked mean of the text, added to c
         self.given_embedding = nn.Parameter(torch.zeros(d)) if cfg.cond_embed else None
         self.rope = RoPE3D(cfg.head_dim, tuple(cfg.rope_axes_dim) or None, cfg.rope_theta)  # type: ignore[arg-type]
+        self.frame_pos_embedder = FramePositionEmbedder(cfg.frame_pos, d) if cfg.frame_pos else None
         self.blocks = nn.ModuleList(
             DiTBlock(d, cfg.heads, cfg.mlp_ratio, cfg.qk_norm) for _ in range(cfg.depth)
         )
@@ -251,7 +258,8 @@ class DiT(nn.Module):
         Linears (the patch embedding included, like DiT's patch conv): xavier-uniform, zero bias;
         norms: ones. Embedders (time and text MLPs, the "given" embedding): normal(0.02). Zero:
         every adaLN modulation (so each block starts as the identity), each cross-attention
-        output projection (as PixArt), and the final projection (so the model outputs exactly 0).
+        output projection (as PixArt), the frame-position projection (so adding it to a trained
+        model changes nothing at first), and the final projection (so the model outputs exactly 0).
         """
         for m in self.modules():
             if isinstance(m, nn.Linear):
@@ -269,6 +277,9 @@ class DiT(nn.Module):
             nn.init.zeros_(block.adaLN_modulation[-1].bias)
             nn.init.zeros_(block.cross.proj.weight)
             nn.init.zeros_(block.cross.proj.bias)
+        if self.frame_pos_embedder is not None:
+            nn.init.zeros_(self.frame_pos_embedder.proj.weight)
+            nn.init.zeros_(self.frame_pos_embedder.proj.bias)
         nn.init.zeros_(self.final_layer.adaLN_modulation[-1].weight)
         nn.init.zeros_(self.final_layer.adaLN_modulation[-1].bias)
         nn.init.zeros_(self.final_layer.linear.weight)
@@ -332,6 +343,8 @@ class DiT(nn.Module):
 
         x = self.x_embedder(patchify(x.float(), self.cfg.patch))  # (B, N, D)
         x = rearrange(x, "b (t s) d -> b t s d", t=grid[0]).float()  # (B, t', s, D), s = h'·w'
+        if self.frame_pos_embedder is not None:
+            x = x + self.frame_pos_embedder(grid[1], grid[2], device=x.device).float()  # (s, D): same every frame
         if self.given_embedding is not None and cond_mask is not None:
             given = reduce(cond_mask.float(), "b (t pt) -> b t", "mean", pt=pt)  # (B, t')
             x = x + given[:, :, None, None] * self.given_embedding  # (B, t', s, D)

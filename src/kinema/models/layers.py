@@ -40,6 +40,7 @@ __all__ = [
     "rope_axes_dim",
     "RoPE3D",
     "apply_rope",
+    "FramePositionEmbedder",
     "attention",
     "Attention",
     "CrossAttention",
@@ -200,6 +201,48 @@ class RoPE3D(nn.Module):
 
     def extra_repr(self) -> str:
         return f"head_dim={self.head_dim}, axes_dim={self.axes_dim}, theta={self.theta}"
+
+
+class FramePositionEmbedder(nn.Module):
+    """Where a token sits *in the frame*, as a fraction of its width and height, embedded (NaViT's
+    "fractional" positions, with Fourier features).
+
+    RoPE only tells attention how far apart two tokens are; nothing tells a token whether it is at
+    the left or the right of the picture, so a caption's "on the left" has nothing to bind to
+    (the model could only infer it from the frame's edges). This adds, to every token of every
+    frame, ``linear(features(u, v))`` where ``u, v`` in (-1, 1) are the token centre's column and
+    row over the patch grid's width and height, and ``features`` are ``sin, cos(k·π·u/2)`` (and
+    of ``v``) for ``k = 1..num_freqs``. Fractions, not indices: no table, the same for every size
+    and aspect ratio ("left" is the left whatever the width). The linear map starts at zero, so a
+    trained model that gains this module starts out unchanged.
+    """
+
+    def __init__(self, num_freqs: int, dim: int) -> None:
+        super().__init__()
+        if num_freqs < 1:
+            raise ValueError(f"num_freqs must be >= 1, got {num_freqs}")
+        self.num_freqs = num_freqs
+        self.proj = nn.Linear(4 * num_freqs, dim)
+        nn.init.zeros_(self.proj.weight)
+        nn.init.zeros_(self.proj.bias)
+
+    def features(self, h: int, w: int, device: torch.device | str = "cpu") -> Tensor:
+        """The ``(h·w, 4·num_freqs)`` fp32 features of an ``h x w`` patch grid, row-major ``(h w)``."""
+        def axis(n: int) -> Tensor:  # (n, 2K): token centres as fractions in (-1, 1)
+            u = (torch.arange(n, dtype=torch.float32, device=device) + 0.5) / n * 2 - 1
+            a = u[:, None] * torch.arange(1, self.num_freqs + 1, dtype=torch.float32, device=device) * (math.pi / 2)
+            return torch.cat([a.sin(), a.cos()], dim=-1)
+
+        rows, cols = axis(h), axis(w)  # (h, 2K), (w, 2K)
+        grid = torch.cat([rows[:, None].expand(h, w, -1), cols[None, :].expand(h, w, -1)], dim=-1)  # (h, w, 4K)
+        return rearrange(grid, "h w f -> (h w) f")
+
+    def forward(self, h: int, w: int, device: torch.device | str = "cpu") -> Tensor:
+        """The ``(h·w, dim)`` embedding of an ``h x w`` patch grid (same for every frame)."""
+        return self.proj(self.features(h, w, device))
+
+    def extra_repr(self) -> str:
+        return f"num_freqs={self.num_freqs}"
 
 
 # --------------------------------------------------------------------------- attention

@@ -720,10 +720,19 @@ def _init_from(folder: str, dit: DiT, text: torch.nn.Module) -> None:
     from kinema.models.bundle import load_bundle
 
     bundle = load_bundle(folder)
-    if bundle.dit.cfg != dit.cfg:
-        raise KinemaError(f"cannot start from {folder}: its DiT config {bundle.dit.cfg} differs from this run's "
+    old = bundle.dit.cfg
+    grows = old.frame_pos == 0 and dit.cfg.frame_pos > 0 and dataclasses.replace(old, frame_pos=dit.cfg.frame_pos) == dit.cfg
+    if old != dit.cfg and not grows:
+        raise KinemaError(f"cannot start from {folder}: its DiT config {old} differs from this run's "
                           f"{dit.cfg}; match preset/dit/text/vae to the folder's model.json")
-    dit.load_state_dict(bundle.dit.state_dict())
+    # a run may add the frame-position embedding to a model without one: it starts at zero, so the
+    # model starts out exactly as the folder's
+    missing, unexpected = dit.load_state_dict(bundle.dit.state_dict(), strict=not grows)
+    if grows and (unexpected or any(not k.startswith("frame_pos_embedder.") for k in missing)):
+        raise KinemaError(f"cannot start from {folder}: weights do not match (missing {missing}, unexpected {unexpected})")
+    if grows:
+        logger.info("added a frame-position embedding (frame_pos=%d, zero-initialised) to %s's DiT",
+                    dit.cfg.frame_pos, folder)
     if text.trainable:
         try:
             text.load_state_dict(bundle.text.state_dict())
