@@ -273,3 +273,39 @@ def test_padded_text_gives_the_same_velocity(vae_path, tmp_path):
         net.pad_text = True
         padded = net(x, t, captions, cond)
     assert torch.allclose(plain, padded, atol=1e-5) and plain.abs().mean() > 0
+
+
+def test_text_identity_loss_keeps_words_apart(vae_path, tmp_path):
+    """text_identity_weight: a training-only head reads token ids back from the text features; it is
+    trained, logged, resumed and left out of the export; frozen encoders refuse it."""
+    from kinema.models.text import TokenIdentityHead
+
+    # the head's loss falls as features point apart: two words with the same feature cannot both be right
+    head = TokenIdentityHead(8, 3)
+    ids, mask = torch.tensor([[0, 1, 2]]), torch.ones(1, 3, dtype=torch.bool)
+    same = torch.ones(1, 3, 8)
+    feats = torch.randn(1, 3, 8, generator=torch.Generator().manual_seed(0)).requires_grad_(True)
+    opt = torch.optim.Adam([feats, *head.parameters()], lr=0.05)
+    for _ in range(100):
+        opt.zero_grad()
+        head.loss(ids, feats, mask).backward()
+        opt.step()
+    with torch.no_grad():
+        assert float(head.loss(ids, feats, mask)) < 0.1 < float(head.loss(ids, same, mask))
+
+    extra = ["--steps=3", "--text_identity_weight=0.5"]
+    full = train_dit(_cfg(vae_path, tmp_path / "full", *extra), progress=False)
+    logs = _logs(tmp_path / "full")
+    assert all(r["text_identity"] > 0 for r in logs) and logs[-1]["text_identity"] < logs[0]["text_identity"] + 1
+    state = load_state(tmp_path / "full/state.pt")
+    assert any(k.startswith("identity_head.") for k in state["model"])
+    bundle = load_bundle(full)  # the export is the DiT and the text encoder only
+    assert not any("identity" in k for k in bundle.dit.state_dict()) and not any("identity" in k for k in bundle.text.state_dict())
+    part = _cfg(vae_path, tmp_path / "part", *extra)
+    train_dit(part, stop_after=2, progress=False)
+    train_dit(part, progress=False)
+    assert [r["text_identity"] for r in _logs(tmp_path / "part")] == [r["text_identity"] for r in logs]
+    with pytest.raises(KinemaError, match="text_identity_weight was"):
+        train_dit(_cfg(vae_path, tmp_path / "part", "--steps=4"), progress=False)
+    with pytest.raises(ConfigError, match="text_identity_weight"):
+        _cfg(vae_path, tmp_path, "--text_identity_weight=-1")

@@ -52,6 +52,7 @@ __all__ = [
     "TextConfig",
     "TextEncoder",
     "BuiltinTextEncoder",
+    "TokenIdentityHead",
     "FrozenHFTextEncoder",
     "build_text_encoder",
     "expand_prompt",
@@ -209,6 +210,35 @@ class BuiltinTextEncoder(TextEncoder):
             x = block(x, mask)  # (B, L, D)
         x = self.norm(x) * mask[..., None]  # (B, L, D)
         return x.float(), mask
+
+
+class TokenIdentityHead(nn.Module):
+    """A training-only cosine classifier that reads each token's id back from its text feature.
+
+    Why: the built-in encoder trains jointly with the DiT, so words the DiT does not (yet) use get
+    no gradient that keeps them apart, and they drift together. Measured on the phase-6 default:
+    at the word's slot, "moves left" and "moves right" had features with cosine 0.975 (colour words:
+    far apart), so direction had nothing to bind to. ``loss(texts, feats, mask)`` is the cross
+    entropy of ``scale · cos(feature, w_id)`` over real tokens: with unit-normalised features and
+    class vectors and a fixed ``scale``, confident answers need features *pointing* apart, which
+    a larger weight matrix cannot fake. Not part of the exported model.
+    """
+
+    def __init__(self, dim: int, vocab_size: int, scale: float = 10.0) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.randn(vocab_size, dim) * dim**-0.5)
+        self.scale = scale
+
+    def forward(self, feats: torch.Tensor) -> torch.Tensor:
+        """Features (B, L, D) -> logits (B, L, vocab) in fp32."""
+        f = nn.functional.normalize(feats.float(), dim=-1)
+        w = nn.functional.normalize(self.weight.float(), dim=-1)
+        return self.scale * f @ w.T
+
+    def loss(self, ids: torch.Tensor, feats: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """Mean cross entropy over the real tokens; ids, mask (B, L), feats (B, L, D)."""
+        logits = self(feats)  # (B, L, V)
+        return nn.functional.cross_entropy(logits[mask], ids.to(logits.device)[mask])
 
 
 # --------------------------------------------------------------------------- frozen Hugging Face encoders

@@ -83,7 +83,7 @@ from kinema.flow import (
 from kinema.models.bundle import ModelInfo, SamplingDefaults, save_bundle
 from kinema.models.dit import DiT, DiTConfig
 from kinema.models.presets import dit_config
-from kinema.models.text import TextConfig, TextEncoder, build_text_encoder, expand_prompt
+from kinema.models.text import TextConfig, TextEncoder, TokenIdentityHead, build_text_encoder, expand_prompt
 from kinema.models.vae import VideoVAE, load_vae
 from kinema.train.checkpoint import STATE_FILE, load_state, restore_rng, rng_state, save_state
 from kinema.train.optim import build_adamw, lr_at, set_lr
@@ -156,6 +156,7 @@ class DiTTrainConfig:
     latent_crop: float = 0.0  # probability a batch (>= 3 latent frames) drops its first latent frame (see prepare)
     object_weight: float = 0.0  # world clips: latents where objects are count 1 + this in the loss (see prepare)
     motion_weight: float = 0.0  # adds this x flow.motion_mse (errors that change between latent frames); 0 = off
+    text_identity_weight: float = 0.0  # adds this x the built-in text's token-identity loss (keeps words apart); 0 = off
     time_mean: float = 0.0  # logit-normal training times
     time_std: float = 1.0
     shift: float = 0.0  # 0 = flow.default_shift(tokens)
@@ -193,6 +194,8 @@ class DiTTrainConfig:
             raise ConfigError(f"object_weight must be >= 0 (0 = off), got {self.object_weight}")
         if not self.motion_weight >= 0:
             raise ConfigError(f"motion_weight must be >= 0 (0 = off), got {self.motion_weight}")
+        if not self.text_identity_weight >= 0:
+            raise ConfigError(f"text_identity_weight must be >= 0 (0 = off), got {self.text_identity_weight}")
         if not 0.0 <= self.latent_crop <= 1.0:
             raise ConfigError(f"latent_crop is a probability in [0, 1], got {self.latent_crop}")
         if not 0.0 <= self.ema_decay < 1.0:
@@ -243,13 +246,19 @@ class Denoiser(nn.Module):
 
     A trainable (built-in) text encoder is a submodule, trained jointly; a frozen pretrained one is
     kept outside the module tree (no parameters, no state) and run under ``no_grad``.
+    ``identity_head`` (training only, ``text_identity_weight``): in training mode each forward also
+    leaves the text's token-identity loss in ``identity_loss`` (``models.text.TokenIdentityHead``).
     """
 
-    def __init__(self, dit: DiT, text: TextEncoder) -> None:
+    def __init__(self, dit: DiT, text: TextEncoder, identity_head: TokenIdentityHead | None = None) -> None:
         super().__init__()
         self.dit = dit
         self.text = text if text.trainable else None
         self._frozen = [] if text.trainable else [text]  # a list keeps it out of the module tree
+        if identity_head is not None and self.text is None:
+            raise ConfigError("text_identity_weight needs a trainable (built-in) text encoder")
+        self.identity_head = identity_head
+        self.identity_loss: Tensor | None = None
         self.last_text_len = 0  # tokens of the last batch's text (for the FLOP count)
         self.pad_text = False  # pad the text to the encoder's max_length (one shape for torch.compile)
 
@@ -267,6 +276,9 @@ class Denoiser(nn.Module):
     def forward(self, xt: Tensor, time: Tensor, captions: list[str], cond_mask: Tensor) -> Tensor:
         txt, txt_mask = self.encode_text(captions)  # (B, L, D_txt), (B, L)
         self.last_text_len = txt.shape[1]
+        if self.identity_head is not None and self.training:
+            ids, _ = self.text.tokenizer.batch(list(captions), self.text.max_length)  # (B, L), as encode_text
+            self.identity_loss = self.identity_head.loss(ids, txt, txt_mask)
         extra = self.text_encoder.max_length - txt.shape[1] if self.pad_text else 0
         if extra > 0:  # padded tokens are masked out: the same output, one text shape for every batch
             txt = torch.nn.functional.pad(txt, (0, 0, 0, extra))  # (B, max_length, D_txt)
@@ -277,7 +289,7 @@ class Denoiser(nn.Module):
 def _ema_copy(net: Denoiser) -> Denoiser:
     """A frozen copy of ``net``'s trainable parts (the frozen text encoder is shared, not copied)."""
     text = copy.deepcopy(net.text) if net.text is not None else net.text_encoder
-    return Denoiser(copy.deepcopy(net.dit), text).requires_grad_(False).eval()
+    return Denoiser(copy.deepcopy(net.dit), text, copy.deepcopy(net.identity_head)).requires_grad_(False).eval()
 
 
 @dataclass
@@ -395,7 +407,7 @@ class DiTTrainer:
         if cfg.init:
             _init_from(cfg.init, dit, text)
         dit.gradient_checkpointing = cfg.checkpointing
-        self.net = Denoiser(dit, text)
+        self.net = Denoiser(dit, text, self._identity_head(text))
         self.ema = _ema_copy(self.net)
         if cfg.compile:  # in place: parameter names and state dicts stay those of the eager module
             # one graph per latent shape (buckets, and buckets less a frame under latent_crop): the text
@@ -414,6 +426,16 @@ class DiTTrainer:
         self.latents: dict[tuple[str, str, str], Tensor] = {}  # latent_cache
         self.step = 0
         self.last_loss = float("nan")
+
+    def _identity_head(self, text: TextEncoder) -> TokenIdentityHead | None:
+        """The training-only token-identity head when ``text_identity_weight`` > 0 (seeded by the run)."""
+        if self.cfg.text_identity_weight <= 0:
+            return None
+        if not text.trainable:
+            raise ConfigError("text_identity_weight needs a trainable (built-in) text encoder")
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(mix_seed(self.cfg.seed, 7))
+            return TokenIdentityHead(text.dim, text.tokenizer.vocab_size).to(self.device)
 
     def _stages(self) -> list[tuple[str, list[str]]]:
         return [("data.buckets", self.cfg.data.buckets)] + [
@@ -436,6 +458,10 @@ class DiTTrainer:
 
     def load(self, state: dict[str, Any]) -> None:
         saved, now = json.loads(state["config"]), to_dict(self.cfg)
+        if (saved.get("text_identity_weight", 0.0) > 0) != (self.cfg.text_identity_weight > 0):
+            raise KinemaError(f"cannot resume {self.out}: text_identity_weight was {saved.get('text_identity_weight', 0.0)}, "
+                              f"now {self.cfg.text_identity_weight} (the identity head is part of the run's state); "
+                              "keep it on (any value > 0) or off, or use a new --out")
         for key in ("preset", "dit", "text"):
             if saved.get(key) != now[key]:
                 raise KinemaError(f"cannot resume {self.out}: its {key} was {saved.get(key)!r}, the config now says "
@@ -466,7 +492,7 @@ class DiTTrainer:
         if not parallel.is_main():
             return None
         text = self.net.text_encoder if self.net.text is None else build_text_encoder(self.cfg.text)
-        net = Denoiser(DiT(self.dit_cfg), text)
+        net = Denoiser(DiT(self.dit_cfg), text, self._identity_head(text))
         net.load_state_dict(full)  # dit.* (+ text.*), gathered from the shards
         return net.to(self.device).requires_grad_(False).eval()
 
@@ -572,7 +598,7 @@ class DiTTrainer:
         """Zero the gradients, then forward/backward every micro-batch with ``loss / len(micros)``
         (gradient sync only on the last). Leaves the step's gradient in ``.grad``; returns the mean loss."""
         self.opt.zero_grad(set_to_none=True)
-        total = 0.0
+        total, identity = 0.0, 0.0
         for i, mb in enumerate(micros):
 
             def model(xt: Tensor, ft: Tensor, mask: Tensor, captions: list[str] = mb.captions) -> Tensor:
@@ -582,8 +608,14 @@ class DiTTrainer:
             with parallel.no_sync(self.model, enabled=i < len(micros) - 1):
                 loss = flow_loss(model, mb.x0, mb.noise, mb.time, mb.cond_mask, mb.weight,
                                  self.cfg.motion_weight)
-                (loss / len(micros)).backward()
+                total_loss = loss
+                if self.net.identity_head is not None:
+                    total_loss = loss + self.cfg.text_identity_weight * self.net.identity_loss
+                (total_loss / len(micros)).backward()
             total += loss.item()
+            if self.net.identity_head is not None:
+                identity += self.net.identity_loss.item()
+        self.last_identity_loss = identity / len(micros)
         return total / len(micros)
 
     @torch.no_grad()
@@ -605,7 +637,10 @@ class DiTTrainer:
         self.opt.step()
         self.update_ema(self.step + 1)
         mean_loss = float(parallel.all_reduce_mean(torch.tensor([loss], device=self.device)))
-        return {"loss": mean_loss, "grad_norm": float(grad_norm), "lr": self.opt.param_groups[0]["lr"]}
+        out = {"loss": mean_loss, "grad_norm": float(grad_norm), "lr": self.opt.param_groups[0]["lr"]}
+        if self.net.identity_head is not None:
+            out["text_identity"] = self.last_identity_loss
+        return out
 
     def sample_captions(self) -> tuple[list[str], Bucket]:
         """The sample prompts (expanded to detailed captions when the model trains on those) and the shape."""
@@ -683,6 +718,7 @@ class _Window:
 
     def __init__(self) -> None:
         self.steps, self.loss, self.grad_norm, self.tokens, self.flops, self.seconds = 0, 0.0, 0.0, 0, 0.0, 0.0
+        self.identity = 0.0
 
     def add(self, trainer: DiTTrainer, micros: Sequence[MicroBatch], logs: dict[str, float], seconds: float) -> None:
         patch = math.prod(trainer.dit_cfg.patch)
@@ -694,6 +730,7 @@ class _Window:
             self.flops += 3 * per_token * b * n * trainer.world_size  # forward + backward
         self.steps += 1
         self.loss += logs["loss"]
+        self.identity += logs.get("text_identity", 0.0)
         self.grad_norm += logs["grad_norm"]
         self.seconds += seconds
         self.lr = logs["lr"]
@@ -705,6 +742,8 @@ class _Window:
             "grad_norm": self.grad_norm / self.steps, "bucket": micros[-1].bucket,
             "s_per_step": s / self.steps, "tokens_per_s": self.tokens / s, "gflop_per_s": self.flops / s / 1e9,
         }
+        if trainer.net.identity_head is not None:
+            rec["text_identity"] = self.identity / self.steps
         if trainer.cfg.peak_tflops > 0:
             rec["mfu"] = self.flops / s / (trainer.cfg.peak_tflops * 1e12 * trainer.world_size)
         if trainer.cfg.log_sources:
