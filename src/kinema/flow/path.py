@@ -171,13 +171,10 @@ def masked_mse(v_pred: Tensor, v_target: Tensor, cond_mask: Tensor | None = None
     is 0 (and still carries the graph). ``weight`` ``(B, F, h, w)`` >= 0: a weighted mean instead
     (each latent position counts ``weight`` times; e.g. more where the objects are).
     """
-    if v_pred.shape != v_target.shape:
-        raise KinemaError(f"prediction {tuple(v_pred.shape)} and target {tuple(v_target.shape)} differ in shape")
+    _check_pair(v_pred, v_target, weight)
     err = (v_pred.float() - v_target.float()).square()  # (B, C, F, h, w)
     if weight is not None:
-        b, c, f, h, w = v_pred.shape
-        if tuple(weight.shape) != (b, f, h, w):
-            raise KinemaError(f"weight must be (B, F, h, w) = {(b, f, h, w)}, got {tuple(weight.shape)}")
+        c = v_pred.shape[1]
         wt = rearrange(weight.to(device=err.device, dtype=err.dtype), "b f h w -> b 1 f h w")
         if cond_mask is not None:
             _check_mask(cond_mask, v_pred)
@@ -205,22 +202,25 @@ def motion_mse(v_pred: Tensor, v_target: Tensor, cond_mask: Tensor | None = None
     ``weight`` (B, F, h, w): each pair counts the mean of its two frames' weights. Fewer than two
     frames, or no generated pair: 0 (still carrying the graph).
     """
-    if v_pred.shape != v_target.shape:
-        raise KinemaError(f"prediction {tuple(v_pred.shape)} and target {tuple(v_target.shape)} differ in shape")
-    b, c, f, h, w = v_pred.shape
-    r = v_pred.float() - v_target.float()
-    if f < 2:
-        return (r * 0.0).sum()
-    d2 = (r[:, :, 1:] - r[:, :, :-1]).square()  # (B, C, F-1, h, w)
-    wt = torch.ones(b, f - 1, h, w, device=r.device, dtype=r.dtype)
-    if weight is not None:
-        if tuple(weight.shape) != (b, f, h, w):
-            raise KinemaError(f"weight must be (B, F, h, w) = {(b, f, h, w)}, got {tuple(weight.shape)}")
-        wf = weight.to(device=r.device, dtype=r.dtype)
-        wt = 0.5 * (wf[:, 1:] + wf[:, :-1])
+    _check_pair(v_pred, v_target, weight)
+    if v_pred.shape[2] < 2:
+        return (v_pred.float() * 0.0).sum()
+    # masked_mse of the frame differences: a pair is left out if either frame is given, and weighs
+    # the mean of its two frames' weights
+    pair_mask = None
     if cond_mask is not None:
         _check_mask(cond_mask, v_pred)
-        gen = (~cond_mask).to(device=r.device, dtype=r.dtype)  # (B, F)
-        wt = wt * rearrange(gen[:, 1:] * gen[:, :-1], "b f -> b f 1 1")
-    wt = rearrange(wt, "b f h w -> b 1 f h w")
-    return (d2 * wt).sum() / (wt.sum() * c).clamp_min(1e-12)
+        pair_mask = cond_mask[:, 1:] | cond_mask[:, :-1]  # (B, F-1)
+    pair_weight = None if weight is None else 0.5 * (weight[:, 1:] + weight[:, :-1])  # (B, F-1, h, w)
+    r = v_pred.float() - v_target.float()  # (B, C, F, h, w)
+    return masked_mse(r[:, :, 1:], r[:, :, :-1], pair_mask, pair_weight)
+
+
+def _check_pair(v_pred: Tensor, v_target: Tensor, weight: Tensor | None) -> None:
+    """Prediction and target of the same shape (B, C, F, h, w), and ``weight`` None or (B, F, h, w)."""
+    if v_pred.shape != v_target.shape:
+        raise KinemaError(f"prediction {tuple(v_pred.shape)} and target {tuple(v_target.shape)} differ in shape")
+    if weight is not None:
+        b, _, f, h, w = v_pred.shape
+        if tuple(weight.shape) != (b, f, h, w):
+            raise KinemaError(f"weight must be (B, F, h, w) = {(b, f, h, w)}, got {tuple(weight.shape)}")
