@@ -10,6 +10,8 @@ import pytest
 
 from kinema.data.video_io import write_video
 from kinema.errors import KinemaError
+from kinema.pipeline import DEFAULT_MODEL, Pipeline
+from kinema.safety.config import SafetyConfig
 from kinema.safety.detector import Detector, clip_features, roc_auc, train_detector
 from kinema.world import render_clip
 
@@ -78,3 +80,17 @@ def test_missing_weights_or_folder_are_clear_errors(tmp_path):
         Detector.load(tmp_path / "none.safetensors")
     with pytest.raises(KinemaError, match="detector_data.py"):
         train_detector(tmp_path)
+
+
+@pytest.mark.skipif(not (DEFAULT_MODEL / "model.json").is_file(), reason="no embedded default model")
+def test_packaged_detector_flags_the_default_models_videos():
+    """The pixels alone (no watermark) of what ``kinema generate`` makes by default score as
+    generated: retrain the detector (scripts/detector_data.py) when the default model changes."""
+    pipe = Pipeline.from_pretrained(threads=1, safety=SafetyConfig(enabled=False))
+    det = Detector.load()
+    scores = []
+    for seed, (h, w) in enumerate(((64, 64), (64, 96), (64, 64), (64, 96))):
+        prompt = render_clip(40_000 + seed, width=w, height=h).caption
+        r = pipe(prompt, width=w, height=h, frames=17, seed=seed, progress=False)
+        scores.append(det.score(r.frames))
+    assert np.mean(scores) > 0.5, scores
