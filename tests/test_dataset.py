@@ -175,6 +175,23 @@ def test_random_crop_and_start_are_seeded(media):
     assert len(videos) > 1  # start point / crop change with the epoch
 
 
+def test_zoom_is_a_seeded_scale_augmentation(media):
+    cfg = _cfg(path=str(media / "sub"), crop="center", seed=3)
+    plain = VideoDataset(cfg)
+    long_index = next(i for i, c in enumerate(plain.clips) if c.entry.path.endswith("long.mkv"))
+    same = VideoDataset(_cfg(path=str(media / "sub"), crop="center", seed=3, zoom=[1.0, 1.0]))
+    assert torch.equal(plain[long_index]["video"], same[long_index]["video"])  # [1, 1] is off
+    fixed = VideoDataset(_cfg(path=str(media / "sub"), crop="center", seed=3, zoom=[2.0, 2.0]))
+    ranged = [VideoDataset(_cfg(path=str(media / "sub"), crop="center", seed=3, zoom=[1.0, 3.0])) for _ in range(2)]
+    assert not torch.equal(plain[long_index]["video"], fixed[long_index]["video"])  # a closer view
+    assert torch.equal(ranged[0][long_index]["video"], ranged[1][long_index]["video"])  # seeded
+    views = set()
+    for epoch in range(6):
+        ranged[0].epoch = epoch
+        views.add(ranged[0][long_index]["video"].sum().item())
+    assert len(views) > 1  # the zoom changes with the epoch (the centre crop alone would not)
+
+
 # --------------------------------------------------------------------------- videos: manifests
 
 
@@ -275,6 +292,10 @@ def test_bad_buckets_and_config(media):
         build_dataloader(_cfg(path=str(media), batch_size=0))
     with pytest.raises(ConfigError, match="rank"):
         build_dataloader(_cfg(path=str(media)), rank=2, world_size=2)
+    with pytest.raises(ConfigError, match=r"data.zoom must be \[min, max\]"):
+        build_dataloader(_cfg(path=str(media), zoom=[2.0, 1.0]))
+    with pytest.raises(ConfigError, match="data.zoom applies to source='videos' only"):
+        build_dataloader(DataConfig(source="world", zoom=[1.0, 2.0]))
 
 
 # --------------------------------------------------------------------------- videos: render layout, workers, failures

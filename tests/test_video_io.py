@@ -268,6 +268,19 @@ def test_resize_center_crop_preserves_aspect(tmp_path: Path) -> None:
     assert tall.shape == (2, 40, 16, 3)
 
 
+def test_zoom_reads_a_closer_view(tmp_path: Path) -> None:
+    ramp = np.broadcast_to((np.arange(80) * 3)[None, :, None], (40, 80, 3)).astype(np.uint8)  # (H, W, 3)
+    Image.fromarray(ramp).save(tmp_path / "ramp.png")
+    assert np.array_equal(read_video(tmp_path / "ramp.png", size=(20, 20), zoom=1.0),
+                          read_video(tmp_path / "ramp.png", size=(20, 20)))
+    out = read_video(tmp_path / "ramp.png", size=(20, 20), zoom=2.0)
+    assert out.shape == (1, 20, 20, 3)
+    # zoom 2 covers (40, 40): the frame keeps its size (40, 80); the centre crop is columns 30..49
+    assert np.abs(out[0, 10, :, 0].astype(int) - (np.arange(30, 50) * 3)).max() <= 1
+    clip = write_video(tmp_path / "clip.mp4", gradient_frames(4, 32, 48), fps=8)
+    assert read_video(clip, size=(16, 16), zoom=1.5).shape == (4, 16, 16, 3)
+
+
 def test_random_crop_is_seeded(tmp_path: Path) -> None:
     noise = np.random.default_rng(0).integers(0, 256, (48, 96, 3), dtype=np.uint8)  # covers (24, 48)
     Image.fromarray(noise).save(tmp_path / "noise.png")
@@ -390,6 +403,9 @@ def test_truncated_png(tmp_path: Path) -> None:
         (dict(fps="30"), "fps must be"),
         (dict(num_frames=0), "num_frames must be"),
         (dict(crop="left"), "crop must be"),
+        (dict(size=(16, 16), zoom=0.5), "zoom must be a number in"),
+        (dict(size=(16, 16), zoom=9.0), "zoom must be a number in"),
+        (dict(size=(16, 16), zoom="2"), "zoom must be a number in"),
         (dict(start=5.0), "past the end"),
         (dict(start=0.51, end=0.52), "no frames in the requested range"),
     ],

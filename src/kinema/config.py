@@ -53,6 +53,9 @@ class DataConfig:
     batch_size: int = 4
     num_workers: int = 0
     crop: Literal["center", "random"] = "random"
+    # videos: each clip is read at a zoom drawn uniformly from [min, max] (1 = the frame's shorter
+    # side fits the bucket, 2 = a crop spanning half of it): scale augmentation; [1, 1] = off
+    zoom: list[float] = dataclasses.field(default_factory=lambda: [1.0, 1.0])
     seed: int = 0
 
 

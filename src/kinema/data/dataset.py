@@ -48,7 +48,7 @@ from torch.utils.data import DataLoader, Dataset, IterableDataset, get_worker_in
 from kinema.config import DataConfig
 from kinema.data.buckets import Bucket, BucketBatchSampler, assign_bucket, mix_seed, parse_buckets
 from kinema.data.latents import LatentDataset
-from kinema.data.video_io import VideoInfo, probe, read_video
+from kinema.data.video_io import MAX_ZOOM, VideoInfo, probe, read_video
 from kinema.errors import ConfigError, KinemaError
 from kinema.world import clip_seed, object_mask, render_clip
 
@@ -452,14 +452,25 @@ class VideoDataset(Dataset):
         """uint8 frames ``(bucket.frames, H, W, 3)`` of ``clip``."""
         b = clip.bucket
         size = (b.height, b.width)
+        zoom = self._zoom(generator)
         if clip.is_still:
-            return read_video(clip.entry.path, num_frames=1, size=size, crop=self.cfg.crop, generator=generator)
+            return read_video(
+                clip.entry.path, num_frames=1, size=size, crop=self.cfg.crop, generator=generator, zoom=zoom
+            )
         assert clip.span_seconds is not None
         start = clip.span_start + self._offset(clip, generator)
         return read_video(
             clip.entry.path, fps=self.cfg.fps, start=start, end=clip.span_start + clip.span_seconds,
-            num_frames=b.frames, size=size, crop=self.cfg.crop, generator=generator,
+            num_frames=b.frames, size=size, crop=self.cfg.crop, generator=generator, zoom=zoom,
         )
+
+    def _zoom(self, generator: torch.Generator) -> float:
+        """The clip's zoom, uniform in ``cfg.zoom``; 1 without a draw when the range is [1, 1], so
+        runs without zoom draw the same random numbers as before it existed."""
+        lo, hi = self.cfg.zoom
+        if hi == lo:
+            return float(lo)
+        return float(lo + (hi - lo) * torch.rand((), generator=generator))
 
     def _offset(self, clip: PlannedClip, generator: torch.Generator) -> float:
         """Seconds after the span start at which the clip begins: 0 for ``crop="center"``, uniform
@@ -683,6 +694,15 @@ def _check_config(cfg: DataConfig, rank: int, world_size: int) -> None:
         raise ConfigError(f"data.fps must be positive, got {cfg.fps}")
     if cfg.seed < 0:
         raise ConfigError(f"data.seed must be >= 0, got {cfg.seed}")
+    zoom = cfg.zoom
+    if not (
+        isinstance(zoom, (list, tuple)) and len(zoom) == 2
+        and all(isinstance(z, (int, float)) and not isinstance(z, bool) for z in zoom)
+        and 1.0 <= zoom[0] <= zoom[1] <= MAX_ZOOM
+    ):
+        raise ConfigError(f"data.zoom must be [min, max] with 1 <= min <= max <= {MAX_ZOOM:g}, got {zoom!r}")
+    if cfg.source != "videos" and list(zoom) != [1.0, 1.0]:
+        raise ConfigError(f"data.zoom applies to source='videos' only (source is {cfg.source!r}); leave it [1, 1]")
     if world_size <= 0 or not 0 <= rank < world_size:
         raise ConfigError(f"rank {rank} is not in [0, world_size={world_size})")
 

@@ -124,6 +124,7 @@ def _check_read_args(
     num_frames: int | None,
     size: tuple[int, int] | None,
     crop: str,
+    zoom: float = 1.0,
 ) -> None:
     def bad(msg: str) -> VideoError:
         return VideoError(f"{path}: {msg}")
@@ -142,6 +143,8 @@ def _check_read_args(
         raise bad(f"size must be (height, width) with positive integers, got {size!r}")
     if crop not in ("center", "random"):
         raise bad(f"crop must be 'center' or 'random', got {crop!r}")
+    if not (isinstance(zoom, numbers.Real) and 1.0 <= zoom <= MAX_ZOOM):
+        raise bad(f"zoom must be a number in [1, {MAX_ZOOM:g}], got {zoom!r}")
 
 
 def _check_frames(path: Path, frames: np.ndarray) -> None:
@@ -227,6 +230,9 @@ def _rotation(frame: av.VideoFrame) -> int:
 # Resize and crop
 
 
+MAX_ZOOM = 8.0  # read_video's largest zoom
+
+
 def _cover_size(h: int, w: int, size: tuple[int, int]) -> tuple[int, int]:
     """Smallest (h', w') with the aspect of (h, w) that covers ``size`` = (H, W)."""
     out_h, out_w = size
@@ -275,9 +281,12 @@ def fit_frames(frames: np.ndarray, size: tuple[int, int]) -> np.ndarray:
 class _Frames:
     """Collects output frames: converts each source frame once, resizes/crops it, repeats by reference."""
 
-    def __init__(self, size: tuple[int, int] | None, crop: str, generator: torch.Generator | None) -> None:
+    def __init__(
+        self, size: tuple[int, int] | None, crop: str, generator: torch.Generator | None, zoom: float = 1.0
+    ) -> None:
         self.size = size
         self.crop = crop
+        self.zoom = zoom
         self.generator = generator
         self.out: list[np.ndarray] = []
         self._src: object = None
@@ -294,11 +303,13 @@ class _Frames:
         self.out.append(self._arr)
 
     def fit(self, arr: np.ndarray) -> np.ndarray:
-        """(h, w, 3) → (H, W, 3): cover-resize then crop; the crop offset is drawn once per clip."""
+        """(h, w, 3) → (H, W, 3): cover-resize (to ``zoom`` times the size) then crop; the crop offset is
+        drawn once per clip."""
         if self.size is None:
             return arr
-        arr = _resize(arr, _cover_size(arr.shape[0], arr.shape[1], self.size))
         out_h, out_w = self.size
+        cover = (round(out_h * self.zoom), round(out_w * self.zoom))
+        arr = _resize(arr, _cover_size(arr.shape[0], arr.shape[1], cover))
         spare_h, spare_w = arr.shape[0] - out_h, arr.shape[1] - out_w
         if self._offset is None:
             if self.crop == "random":
@@ -632,6 +643,7 @@ def read_video(
     size: tuple[int, int] | None = None,
     crop: Literal["center", "random"] = "center",
     generator: torch.Generator | None = None,
+    zoom: float = 1.0,
 ) -> np.ndarray:
     """Decode a video (or still image) into a uint8 RGB array of shape ``(T, H, W, 3)``.
 
@@ -650,6 +662,9 @@ def read_video(
             antialiased when shrinking), then crop to exactly ``(H, W)``.
         crop: ``"center"`` or ``"random"`` (one offset per clip, drawn from ``generator``; None uses
             torch's global generator).
+        zoom: with ``size``, in ``[1, MAX_ZOOM]``: resize so the frame covers ``zoom`` times
+            ``(H, W)``, then crop ``(H, W)``: a closer view (2 = the crop spans half the frame's
+            shorter side). Training draws it per clip for scale augmentation (``DataConfig.zoom``).
 
     Returns:
         uint8 array ``(T, H, W, 3)``, RGB, in display orientation (rotation tags applied).
@@ -660,8 +675,8 @@ def read_video(
             part-way returns the frames before the failure (and logs a warning) if there are any.
     """
     p = _check_file(path)
-    _check_read_args(p, fps, start, end, num_frames, size, crop)
-    out = _Frames(None if size is None else (int(size[0]), int(size[1])), crop, generator)
+    _check_read_args(p, fps, start, end, num_frames, size, crop, zoom)
+    out = _Frames(None if size is None else (int(size[0]), int(size[1])), crop, generator, float(zoom))
     start_s = float(start) if start is not None else 0.0
     if p.suffix.lower() in IMAGE_SUFFIXES:
         return _read_image(p, out, start_s)
