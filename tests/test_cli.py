@@ -84,6 +84,31 @@ def test_generate_writes_video_and_image(tmp_path, capsys):
     assert probe(tmp_path / "i.png").frames == 1
     assert main(["generate", "x", "-o", str(tmp_path / "bad.mp4"), "--checkpoint", str(model), "--width", "20"]) == 2
     assert "nearest valid widths: 16 or 24" in capsys.readouterr().err
+    # an image suffix alone asks for one frame
+    assert main(["generate", "a blue star", "-o", str(tmp_path / "j.jpg"), "--checkpoint", str(model),
+                 "--width", "24", "--height", "16", "--steps", "1", "-q"]) == 0
+    assert probe(tmp_path / "j.jpg").frames == 1
+
+
+@pytest.mark.parametrize(
+    ("output", "extra", "message"),
+    [
+        ("v.xyz", [], "v.xyz: cannot write '.xyz'; use one of .mp4"),
+        ("v.png", ["--frames", "9"], "v.png: an image file holds one frame but this result has 9"),
+        ("dir.mp4", [], "dir.mp4 is a folder; name the output file"),
+    ],
+)
+def test_generate_checks_the_output_before_any_compute(tmp_path, capsys, monkeypatch, output, extra, message):
+    """A bad output path fails in the CLI before the model is even loaded, naming the user's path."""
+    from kinema.pipeline import Pipeline
+
+    (tmp_path / "dir.mp4").mkdir()
+    loaded = []
+    monkeypatch.setattr(Pipeline, "from_pretrained", classmethod(lambda cls, *a, **k: loaded.append(a)))
+    assert main(["generate", "a red circle", "-o", str(tmp_path / output), *extra]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("kinema: error:") and message in err and str(tmp_path) in err
+    assert ".kinema-sign-" not in err and not loaded
 
 
 def test_train_then_generate_end_to_end(tmp_path, capsys):

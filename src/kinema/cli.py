@@ -24,6 +24,7 @@ import logging
 import sys
 from collections.abc import Sequence
 from dataclasses import asdict
+from pathlib import Path
 
 from kinema.errors import KinemaError
 
@@ -150,8 +151,11 @@ def _vae_reconstruct(ns: argparse.Namespace) -> int:
 
 
 def _generate(ns: argparse.Namespace) -> int:
-    from kinema.pipeline import DEFAULT_MODEL, Pipeline, save_result
+    from kinema.pipeline import DEFAULT_MODEL, IMAGE_SUFFIXES, Pipeline, check_output_path, save_result
 
+    if Path(ns.output).suffix.lower() in IMAGE_SUFFIXES and ns.frames is None and ns.seconds is None:
+        ns.frames = 1  # `-o still.png` asks for a single image
+    check_output_path(ns.output, ns.frames)  # before any compute: a bad suffix or a folder fails now
     pipe = Pipeline.from_pretrained(ns.checkpoint or DEFAULT_MODEL, device=ns.device, threads=ns.threads,
                                     dtype=ns.dtype)
     result = pipe(ns.prompt, negative_prompt=ns.negative, width=ns.width, height=ns.height, seconds=ns.seconds,
@@ -224,7 +228,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     gen = sub.add_parser("generate", help="generate a video (or an image with --frames 1) from a prompt")
     gen.add_argument("prompt", help="what the video shows; short prompts are expanded into detailed captions")
-    gen.add_argument("-o", "--output", default="out.mp4", help="output .mp4/.gif/.webm, or .png for --frames 1")
+    gen.add_argument("-o", "--output", default="out.mp4", help="output .mp4/.mkv/.webm/.gif, or .png/.jpg/.webp: one image (--frames 1 is then the default)")
     gen.add_argument("--checkpoint", default=None, help="model folder (default: the embedded default model)")
     gen.add_argument("--seconds", type=float, default=None)
     gen.add_argument("--frames", type=int, default=None, help="frame count (1 + 4k; 1 = a single image)")

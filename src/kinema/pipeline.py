@@ -68,6 +68,7 @@ __all__ = [
     "GenerationResult",
     "GenerationSettings",
     "Pipeline",
+    "check_output_path",
     "frames_for_seconds",
     "save_result",
 ]
@@ -813,13 +814,33 @@ class Pipeline:
 # --------------------------------------------------------------------------- saving
 
 
+def check_output_path(path: str | Path, frames: int | None = None) -> Path:
+    """The output path ``save_result`` will take, checked before any compute: a known suffix, one
+    frame for an image suffix (``frames`` when known), and not an existing folder.
+
+    Raises:
+        KinemaError: naming the path and what to write instead.
+    """
+    p = Path(path).expanduser()
+    suffix = p.suffix.lower()
+    if suffix not in VIDEO_SUFFIXES + IMAGE_SUFFIXES:
+        raise KinemaError(f"{p}: cannot write {p.suffix or '(no suffix)'!r}; use one of "
+                          f"{', '.join(VIDEO_SUFFIXES + IMAGE_SUFFIXES)} (images for one-frame results)")
+    if suffix in IMAGE_SUFFIXES and frames is not None and frames != 1:
+        raise KinemaError(f"{p}: an image file holds one frame but this result has {frames}; write a video "
+                          f"({', '.join(VIDEO_SUFFIXES)}) or generate with frames=1")
+    if p.is_dir():
+        raise KinemaError(f"{p} is a folder; name the output file, e.g. {p / ('out' + suffix)}")
+    return p
+
+
 def save_result(result: GenerationResult, path: str | Path) -> Path:
     """Write a result's frames to ``path`` atomically and return it; writes nothing else.
 
     ``.mp4``/``.mkv`` (H.264), ``.webm`` (VP9), ``.gif``: a video at ``result.fps`` (any frame
     count). ``.png``/``.jpg``/``.jpeg``/``.webp``: a single image, for one-frame results.
     """
-    p = Path(path).expanduser()
+    p = check_output_path(path, int(result.frames.shape[0]))
     if result.provenance is not None:  # write unsigned beside the target, then sign onto it atomically (C2PA)
         p.parent.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(prefix=".kinema-sign-", dir=p.parent) as tmp:
@@ -830,14 +851,6 @@ def save_result(result: GenerationResult, path: str | Path) -> Path:
     frames = result.frames
     if suffix in VIDEO_SUFFIXES:
         return write_video(p, frames, result.fps)
-    if suffix in IMAGE_SUFFIXES:
-        if frames.shape[0] != 1:
-            raise KinemaError(
-                f"{p}: an image file holds one frame but this result has {frames.shape[0]}; write a video "
-                f"({', '.join(VIDEO_SUFFIXES)}) or generate with frames=1"
-            )
-        with atomic_path(p) as tmp:
-            Image.fromarray(frames[0]).save(tmp, format={".jpg": "JPEG", ".jpeg": "JPEG"}.get(suffix, suffix[1:].upper()))
-        return p
-    raise KinemaError(f"{p}: cannot write {p.suffix or '(no suffix)'!r}; use one of "
-                      f"{', '.join(VIDEO_SUFFIXES + IMAGE_SUFFIXES)} (images for one-frame results)")
+    with atomic_path(p) as tmp:  # an image suffix: check_output_path made sure it is one frame
+        Image.fromarray(frames[0]).save(tmp, format={".jpg": "JPEG", ".jpeg": "JPEG"}.get(suffix, suffix[1:].upper()))
+    return p
