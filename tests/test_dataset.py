@@ -192,6 +192,23 @@ def test_zoom_is_a_seeded_scale_augmentation(media):
     assert len(views) > 1  # the zoom changes with the epoch (the centre crop alone would not)
 
 
+
+def test_hflip_mirrors_videos_with_their_captions(media, tmp_path):
+    (tmp_path / "a.mp4").write_bytes((media / "square.mp4").read_bytes())
+    (tmp_path / "a.txt").write_text("a red circle on the left moves right")
+    plain = VideoDataset(_cfg(path=str(tmp_path), seed=3))[0]
+    flipped = VideoDataset(_cfg(path=str(tmp_path), seed=3, hflip=1.0))[0]
+    assert torch.equal(flipped["video"], plain["video"].flip(-1))
+    assert (flipped["caption"], flipped["short_caption"]) == ("a red circle on the right moves left",) * 2
+    assert flipped["source"] == plain["source"] + ":mirrored"
+    half = VideoDataset(_cfg(path=str(tmp_path), seed=3, hflip=0.5))
+    seen = set()
+    for epoch in range(12):  # a fresh coin per epoch, the same coin for the same epoch
+        half.epoch = epoch
+        seen.add(half[0]["caption"])
+        assert half[0]["caption"] == half[0]["caption"]
+    assert seen == {"a red circle on the left moves right", "a red circle on the right moves left"}
+
 # --------------------------------------------------------------------------- videos: manifests
 
 

@@ -44,7 +44,8 @@ class DataConfig:
     """
 
     source: Literal["world", "videos", "latents"] = "world"
-    path: str = ""  # folder or manifest file (source="videos"), or a latent dataset folder (source="latents")
+    path: str = ""  # folder or manifest file (source="videos"), or latent dataset folder(s) (source="latents";
+    # several joined with os.pathsep, e.g. "runs/latents_world:runs/latents_world_mirror", train on all their clips)
     buckets: list[str] = dataclasses.field(default_factory=lambda: ["17x64x64"])
     bucket_weights: list[float] = dataclasses.field(default_factory=list)  # world: sampling weights; empty = equal
     fps: float = 8.0  # clips are resampled to this frame rate
@@ -56,6 +57,9 @@ class DataConfig:
     # videos: each clip is read at a zoom drawn uniformly from [min, max] (1 = the frame's shorter
     # side fits the bucket, 2 = a crop spanning half of it): scale augmentation; [1, 1] = off
     zoom: list[float] = dataclasses.field(default_factory=lambda: [1.0, 1.0])
+    # world/videos: the probability a clip is mirrored left-right together with its captions
+    # (left <-> right, clockwise <-> counterclockwise; kinema.data.mirror); 0 = off
+    hflip: float = 0.0
     seed: int = 0
 
 

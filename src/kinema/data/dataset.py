@@ -6,7 +6,8 @@ Every batch is a dict::
     caption        list[str]   the field chosen by ``DataConfig.caption_field`` (falls back to the
                                short caption when there is no detailed one)
     short_caption  list[str]
-    source         list[str]   file path, or ``world:<clip seed>``
+    source         list[str]   file path, or ``world:<clip seed>`` (``:mirrored`` appended for a clip
+                               mirrored by ``DataConfig.hflip``, captions mirrored with it)
     bucket         Bucket      (frames, height, width) of this batch
 
 Sources (``DataConfig.source``):
@@ -48,6 +49,7 @@ from torch.utils.data import DataLoader, Dataset, IterableDataset, get_worker_in
 from kinema.config import DataConfig
 from kinema.data.buckets import Bucket, BucketBatchSampler, assign_bucket, mix_seed, parse_buckets
 from kinema.data.latents import LatentDataset
+from kinema.data.mirror import mirror_caption, mirror_video, mirrored
 from kinema.data.video_io import MAX_ZOOM, VideoInfo, probe, read_video
 from kinema.errors import ConfigError, KinemaError
 from kinema.world import clip_seed, object_mask, render_clip
@@ -440,11 +442,15 @@ class VideoDataset(Dataset):
                            clip.entry.path, tuple(frames.shape), b, b.frames, b.height, b.width)
             return None
         entry = clip.entry
+        video, short, detailed, source = to_model_video(frames), entry.caption, entry.detailed_caption, entry.path
+        if mirrored(self.cfg.hflip, self.cfg.seed, mix_seed(self.epoch, index)):
+            video, short, detailed = mirror_video(video), mirror_caption(short), mirror_caption(detailed)
+            source = f"{source}:mirrored"
         return {
-            "video": to_model_video(frames),
-            "caption": _pick_caption(entry.caption, entry.detailed_caption, self.cfg.caption_field),
-            "short_caption": entry.caption,
-            "source": entry.path,
+            "video": video,
+            "caption": _pick_caption(short, detailed, self.cfg.caption_field),
+            "short_caption": short,
+            "source": source,
             "bucket": b,
         }
 
@@ -559,11 +565,16 @@ class WorldDataset(IterableDataset):
                 seed, split=self.cfg.split, width=b.width, height=b.height, fps=self.cfg.fps,
                 num_frames=b.frames,
             )
-            videos.append(to_model_video(clip.frames))
-            captions.append(_pick_caption(clip.caption, clip.detailed_caption, self.cfg.caption_field))
-            shorts.append(clip.caption)
-            sources.append(f"world:{seed}")
-            masks.append(torch.from_numpy(object_mask(clip.truth)))
+            video, mask = to_model_video(clip.frames), torch.from_numpy(object_mask(clip.truth))
+            short, detailed, source = clip.caption, clip.detailed_caption, f"world:{seed}"
+            if mirrored(self.cfg.hflip, self.cfg.seed, seed):
+                video, mask = mirror_video(video), mirror_video(mask)
+                short, detailed, source = mirror_caption(short), mirror_caption(detailed), f"{source}:mirrored"
+            videos.append(video)
+            captions.append(_pick_caption(short, detailed, self.cfg.caption_field))
+            shorts.append(short)
+            sources.append(source)
+            masks.append(mask)
         return {
             "video": torch.stack(videos),
             "object_mask": torch.stack(masks),  # (B, T, H, W) bool: where the objects are (world truth)
@@ -701,6 +712,12 @@ def _check_config(cfg: DataConfig, rank: int, world_size: int) -> None:
         and 1.0 <= zoom[0] <= zoom[1] <= MAX_ZOOM
     ):
         raise ConfigError(f"data.zoom must be [min, max] with 1 <= min <= max <= {MAX_ZOOM:g}, got {zoom!r}")
+    if not (isinstance(cfg.hflip, (int, float)) and not isinstance(cfg.hflip, bool) and 0.0 <= cfg.hflip <= 1.0):
+        raise ConfigError(f"data.hflip is a probability in [0, 1], got {cfg.hflip!r}")
+    if cfg.source == "latents" and cfg.hflip:
+        raise ConfigError("data.hflip does not apply to source='latents' (the autoencoder is not mirror-symmetric): "
+                          "build mirrored latents instead, `kinema latents build ... --data.hflip=1 --out DIR`, and "
+                          "train on both folders with --data.path=A" + os.pathsep + "B")
     if cfg.source != "videos" and list(zoom) != [1.0, 1.0]:
         raise ConfigError(f"data.zoom applies to source='videos' only (source is {cfg.source!r}); leave it [1, 1]")
     if world_size <= 0 or not 0 <= rank < world_size:

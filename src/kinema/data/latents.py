@@ -33,6 +33,7 @@ import dataclasses
 import hashlib
 import json
 import logging
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -128,6 +129,8 @@ def build_latents(vae: torch.nn.Module, data: DataConfig, out: str | Path, *, cl
     fp = encoder_fingerprint(vae)
     source = {"source": data.source, "path": data.path, "seed": data.seed, "split": data.split, "fps": data.fps,
               "crop": data.crop}
+    if data.hflip:  # only when set: datasets built before hflip existed keep matching their index
+        source["hflip"] = data.hflip
     index: dict[str, Any] = {"format": LATENTS_FORMAT, "encoder": fp, "data": source,
                              "latent_channels": vae.cfg.latent_channels, "buckets": {}}  # type: ignore[attr-defined]
     if (out / INDEX_FILE).exists():
@@ -197,12 +200,13 @@ def _write_index(out: Path, index: dict[str, Any]) -> None:
 
 
 class _Bucket:
-    """All clips of one bucket, in memory: latents (N, C, t, h, w) fp16, masks (N, t, h, w), captions."""
+    """All clips of one bucket, in memory: latents (N, C, t, h, w) fp16, masks (N, t, h, w), captions;
+    from one or several dataset folders (``parts``: each bucket folder with its index entry)."""
 
-    def __init__(self, folder: Path, entry: dict[str, Any]) -> None:
+    def __init__(self, parts: list[tuple[Path, dict[str, Any]]]) -> None:
         lat, masks, self.caption, self.detailed, self.source = [], [], [], [], []
-        for shard in entry["shards"]:
-            path = folder / shard["file"]
+        paths = [folder / shard["file"] for folder, entry in parts for shard in entry["shards"]]
+        for path in paths:
             try:
                 with safe_open(str(path), framework="pt") as f:
                     meta = f.metadata() or {}
@@ -213,19 +217,22 @@ class _Bucket:
             self.caption += json.loads(meta.get("caption", "[]"))
             self.detailed += json.loads(meta.get("detailed_caption", "[]"))
             self.source += json.loads(meta.get("source", "[]"))
+        where = " and ".join(str(folder) for folder, _ in parts)
         if not lat:
-            raise KinemaError(f"{folder} holds no shards")
+            raise KinemaError(f"{where} holds no shards")
         self.latents = torch.cat(lat)
         self.mask = torch.cat(masks).bool()
         if not (len(self.caption) == len(self.detailed) == len(self.source) == self.latents.shape[0] == self.mask.shape[0]):
-            raise KinemaError(f"latent shards in {folder} disagree on their clip counts (a broken build?)")
+            raise KinemaError(f"latent shards in {where} disagree on their clip counts (a broken build?)")
 
     def __len__(self) -> int:
         return self.latents.shape[0]
 
 
 class LatentDataset(IterableDataset):
-    """Batches from a latent dataset folder (``DataConfig(source="latents", path=FOLDER)``).
+    """Batches from a latent dataset folder (``DataConfig(source="latents", path=FOLDER)``), or from
+    several joined with ``os.pathsep`` (``A:B``: each bucket holds the clips of every folder that has
+    it, in that order; all must come from one encoder), e.g. a dataset and its mirrored twin.
 
     Yields dicts like the other sources but with ``latents`` (B, C, t, h, w) fp32 (raw posterior
     means) and ``latent_object_mask`` (B, t, h, w) bool instead of ``video``/``object_mask``;
@@ -237,16 +244,25 @@ class LatentDataset(IterableDataset):
         from kinema.data.dataset import _bucket_weights  # one validation of bucket weights
 
         self.cfg = cfg
-        self.folder = Path(cfg.path)
-        self.index = read_index(self.folder)
+        self.folders = [Path(p) for p in cfg.path.split(os.pathsep) if p]
+        if not self.folders:
+            raise ConfigError("data.path names no latent dataset folder (source='latents')")
+        indexes = [read_index(f) for f in self.folders]
+        self.folder, self.index = self.folders[0], indexes[0]
+        for f, idx in zip(self.folders[1:], indexes[1:], strict=True):
+            if (idx["encoder"], idx["latent_channels"]) != (self.index["encoder"], self.index["latent_channels"]):
+                raise ConfigError(f"latent datasets {self.folder} and {f} come from different encoders "
+                                  f"({self.index['encoder']} and {idx['encoder']}): train on one encoder's latents")
         self.buckets: list[Bucket] = parse_buckets(cfg.buckets)
         self.weights = _bucket_weights(cfg.bucket_weights, self.buckets)
-        missing = [str(b) for b in self.buckets if str(b) not in self.index["buckets"]]
+        missing = [str(b) for b in self.buckets if not any(str(b) in idx["buckets"] for idx in indexes)]
         if missing:
-            have = ", ".join(self.index["buckets"]) or "none"
-            raise ConfigError(f"latent dataset {self.folder} has no bucket {', '.join(missing)} (it has: {have}); "
+            have = ", ".join(sorted({k for idx in indexes for k in idx["buckets"]})) or "none"
+            raise ConfigError(f"latent dataset {cfg.path} has no bucket {', '.join(missing)} (it has: {have}); "
                               f"add them with `kinema latents build --out {self.folder} --data.buckets=[...]`")
-        self.data = {b: _Bucket(self.folder / str(b), self.index["buckets"][str(b)]) for b in self.buckets}
+        self.data = {b: _Bucket([(f / str(b), idx["buckets"][str(b)])
+                                 for f, idx in zip(self.folders, indexes, strict=True) if str(b) in idx["buckets"]])
+                     for b in self.buckets}
         self.rank, self.world_size, self.start_step = rank, world_size, start_step
 
     @property

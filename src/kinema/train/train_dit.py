@@ -39,6 +39,7 @@ import dataclasses
 import json
 import logging
 import math
+import os
 import sys
 import time as timer
 from collections.abc import Callable, Iterator, Sequence
@@ -392,10 +393,12 @@ class DiTTrainer:
         # 1. the frozen autoencoder, the text encoder, the DiT (same init on every rank)
         self.vae = _load_vae(cfg.vae).to(self.device).eval().requires_grad_(False)
         if cfg.data.source == "latents":
-            made_by, mine = read_index(cfg.data.path)["encoder"], encoder_fingerprint(self.vae)
-            if made_by != mine:
-                raise ConfigError(f"the latents in {cfg.data.path} were made by encoder {made_by}, but vae {cfg.vae} "
-                                  f"has encoder {mine}: rebuild them with `kinema latents build` for this VAE")
+            mine = encoder_fingerprint(self.vae)
+            for folder in (p for p in cfg.data.path.split(os.pathsep) if p):  # one or several latent folders
+                made_by = read_index(folder)["encoder"]
+                if made_by != mine:
+                    raise ConfigError(f"the latents in {folder} were made by encoder {made_by}, but vae {cfg.vae} "
+                                      f"has encoder {mine}: rebuild them with `kinema latents build` for this VAE")
         if not any(s != 1.0 for s in self.vae.cfg.scale) and not any(s != 0.0 for s in self.vae.cfg.shift):
             logger.warning("%s has no latent statistics (scale 1, shift 0): is it trained?", cfg.vae)
         torch.manual_seed(cfg.seed)
