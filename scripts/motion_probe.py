@@ -7,6 +7,8 @@ several seeds each. In every generated clip the largest blob of the prompt's col
 displacement is the clip's motion. A clip **moves** when the displacement is at least
 ``--min-move`` pixels and **follows** the prompt when it moves within 45 degrees of the asked
 direction. Chance for "follows" among moving clips is about 1/4; a static model scores 0.
+**along** is the mean displacement along the asked direction in pixels (a clip whose blob is never
+found twice counts 0): positive when objects go where asked, about 0 when direction is ignored.
 
     PYTHONPATH=src .venv/bin/python scripts/motion_probe.py weights/default [--seeds 4] [--json OUT]
 """
@@ -75,19 +77,21 @@ def main() -> None:
                 res = pipe(prompt, frames=ns.frames, seed=seed, progress=False)
                 d = displacement(track(res.frames, colour))
                 moves, ok = follows(d, direction, ns.min_move)
+                along = 0.0 if d is None else float(d @ np.asarray(DIRECTIONS[direction]))
                 rows.append({"prompt": prompt, "seed": seed, "direction": direction, "moves": moves,
-                             "follows": ok, "dx": None if d is None else round(float(d[0]), 2),
+                             "follows": ok, "along": round(along, 2), "dx": None if d is None else round(float(d[0]), 2),
                              "dy": None if d is None else round(float(d[1]), 2)})
-    print(f"{'direction':10s} {'moves':>6s} {'follows':>8s} {'follows|moves':>14s}")
+    print(f"{'direction':10s} {'moves':>6s} {'follows':>8s} {'follows|moves':>14s} {'along (px)':>11s}")
     summary = {}
     for direction in (*ASKED, "all"):
         sel = [r for r in rows if direction in ("all", r["direction"])]
         moving = [r for r in sel if r["moves"]]
         s = {"clips": len(sel), "moves": np.mean([r["moves"] for r in sel]),
              "follows": np.mean([r["follows"] for r in sel]),
-             "follows_if_moving": np.mean([r["follows"] for r in moving]) if moving else float("nan")}
+             "follows_if_moving": np.mean([r["follows"] for r in moving]) if moving else float("nan"),
+             "along": np.mean([r["along"] for r in sel])}
         summary[direction] = {k: float(v) for k, v in s.items()}
-        print(f"{direction:10s} {s['moves']:6.2f} {s['follows']:8.2f} {s['follows_if_moving']:14.2f}")
+        print(f"{direction:10s} {s['moves']:6.2f} {s['follows']:8.2f} {s['follows_if_moving']:14.2f} {s['along']:11.2f}")
     if ns.json:
         Path(ns.json).write_text(json.dumps({"model": ns.model, "summary": summary, "clips": rows}, indent=1))
 
