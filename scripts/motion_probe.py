@@ -9,6 +9,11 @@ displacement is the clip's motion. A clip **moves** when the displacement is at 
 direction. Chance for "follows" among moving clips is about 1/4; a static model scores 0.
 **along** is the mean displacement along the asked direction in pixels (a clip whose blob is never
 found twice counts 0): positive when objects go where asked, about 0 when direction is ignored.
+Motion that comes from the seed rather than the words is shared by all four prompts of a seed, so
+the sharpest measure is the **paired contrast**: for the same object and seed, half the
+difference in x between "moves right" and "moves left" (and in y between "down" and "up"), in
+pixels, and how often it exceeds 1 px. It is about 0 (and ~0.5 of the pairs by chance) for a
+model that ignores the direction word, and positive for one that follows it.
 
     PYTHONPATH=src .venv/bin/python scripts/motion_probe.py weights/default [--seeds 4] [--json OUT]
 """
@@ -92,6 +97,15 @@ def main() -> None:
              "along": np.mean([r["along"] for r in sel])}
         summary[direction] = {k: float(v) for k, v in s.items()}
         print(f"{direction:10s} {s['moves']:6.2f} {s['follows']:8.2f} {s['follows_if_moving']:14.2f} {s['along']:11.2f}")
+    by = {(r["prompt"].split(" moves ")[0], r["seed"], r["direction"]): r for r in rows}
+    for a, b, axis in (("right", "left", "dx"), ("down", "up", "dy")):
+        pairs = [(by[(o, s, a)][axis] - by[(o, s, b)][axis]) / 2 for (o, s, d) in by
+                 if d == a and by[(o, s, a)][axis] is not None and by[(o, s, b)][axis] is not None]
+        c = np.asarray(pairs, dtype=float)
+        summary[f"contrast_{a}_{b}"] = {"pairs": len(c), "mean_px": float(c.mean()) if len(c) else float("nan"),
+                                        "above_1px": float((c > 1).mean()) if len(c) else float("nan")}
+        print(f"paired contrast {a}/{b}: {summary[f'contrast_{a}_{b}']['mean_px']:.2f} px "
+              f"({summary[f'contrast_{a}_{b}']['above_1px']:.2f} of {len(c)} pairs above 1 px)")
     if ns.json:
         Path(ns.json).write_text(json.dumps({"model": ns.model, "summary": summary, "clips": rows}, indent=1))
 
