@@ -102,10 +102,10 @@ def main() -> None:
         pairs = [(by[(o, s, a)][axis] - by[(o, s, b)][axis]) / 2 for (o, s, d) in by
                  if d == a and by[(o, s, a)][axis] is not None and by[(o, s, b)][axis] is not None]
         c = np.asarray(pairs, dtype=float)
-        summary[f"contrast_{a}_{b}"] = {"pairs": len(c), "mean_px": float(c.mean()) if len(c) else float("nan"),
-                                        "above_1px": float((c > 1).mean()) if len(c) else float("nan")}
-        print(f"paired contrast {a}/{b}: {summary[f'contrast_{a}_{b}']['mean_px']:.2f} px "
-              f"({summary[f'contrast_{a}_{b}']['above_1px']:.2f} of {len(c)} pairs above 1 px)")
+        con = {"pairs": len(c), "mean_px": float(c.mean()) if len(c) else float("nan"),
+               "above_1px": float((c > 1).mean()) if len(c) else float("nan")}
+        summary[f"contrast_{a}_{b}"] = con
+        print(f"paired contrast {a}/{b}: {con['mean_px']:.2f} px ({con['above_1px']:.2f} of {len(c)} pairs above 1 px)")
     if ns.json:
         Path(ns.json).write_text(json.dumps({"model": ns.model, "summary": summary, "clips": rows}, indent=1))
 

@@ -192,7 +192,6 @@ def test_zoom_is_a_seeded_scale_augmentation(media):
     assert len(views) > 1  # the zoom changes with the epoch (the centre crop alone would not)
 
 
-
 def test_hflip_mirrors_videos_with_their_captions(media, tmp_path):
     (tmp_path / "a.mp4").write_bytes((media / "square.mp4").read_bytes())
     (tmp_path / "a.txt").write_text("a red circle on the left moves right")
@@ -208,6 +207,7 @@ def test_hflip_mirrors_videos_with_their_captions(media, tmp_path):
         seen.add(half[0]["caption"])
         assert half[0]["caption"] == half[0]["caption"]
     assert seen == {"a red circle on the left moves right", "a red circle on the right moves left"}
+
 
 # --------------------------------------------------------------------------- videos: manifests
 

@@ -12,7 +12,7 @@ from kinema.config import DataConfig
 from kinema.data.dataset import WorldDataset, build_dataloader
 from kinema.data.latents import LatentDataset, build_latents, read_index
 from kinema.data.mirror import mirror_caption, mirrored
-from kinema.errors import ConfigError
+from kinema.errors import ConfigError, KinemaError
 from kinema.models.vae import load_vae
 from kinema.world import render_clip
 
@@ -30,7 +30,7 @@ def test_mirror_caption_swaps_left_right_and_rotation_only():
             "The camera pans right. Right, LEFT. The brightly lit circle falls down.")
     assert mirror_caption(text) == want
     assert mirror_caption(want) == text  # an involution on the world's words
-    with pytest.raises(Exception, match="a caption must be a str"):
+    with pytest.raises(KinemaError, match="a caption must be a str"):
         mirror_caption(None)  # type: ignore[arg-type]
 
 
@@ -49,8 +49,7 @@ def test_world_clips_mirror_with_their_captions_and_masks():
     assert flipped["caption"] == [mirror_caption(c) for c in plain["caption"]]
     assert flipped["short_caption"] == [mirror_caption(c) for c in plain["short_caption"]]
     assert flipped["source"] == [s + ":mirrored" for s in plain["source"]]
-    # the mirrored caption describes the mirrored scene: an object the truth puts left of centre
-    # is on the right half of the mirrored frame
+    # the mirrored clip is the world's own render of that seed, flipped pixel for pixel
     seed = int(plain["source"][0].split(":")[1])
     clip = render_clip(seed, width=24, height=16, fps=8.0, num_frames=5)
     assert torch.equal(torch.from_numpy(clip.frames[:, :, ::-1].copy()).float(),

@@ -58,6 +58,7 @@ __all__ = [
     "latent_object_mask",
     "build_latents",
     "read_index",
+    "latent_folders",
     "LatentDataset",
 ]
 
@@ -108,6 +109,14 @@ def read_index(folder: str | Path) -> dict[str, Any]:
     if index.get("format") != LATENTS_FORMAT:
         raise KinemaError(f"{p} is not a kinema latent dataset index (format {index.get('format')!r})")
     return index
+
+
+def latent_folders(path: str) -> list[Path]:
+    """The latent dataset folders ``data.path`` names: one, or several joined with ``os.pathsep``."""
+    folders = [Path(p) for p in path.split(os.pathsep) if p]
+    if not folders:
+        raise ConfigError("data.path names no latent dataset folder (source='latents')")
+    return folders
 
 
 def _shard_name(k: int) -> str:
@@ -244,9 +253,7 @@ class LatentDataset(IterableDataset):
         from kinema.data.dataset import _bucket_weights  # one validation of bucket weights
 
         self.cfg = cfg
-        self.folders = [Path(p) for p in cfg.path.split(os.pathsep) if p]
-        if not self.folders:
-            raise ConfigError("data.path names no latent dataset folder (source='latents')")
+        self.folders = latent_folders(cfg.path)
         indexes = [read_index(f) for f in self.folders]
         self.folder, self.index = self.folders[0], indexes[0]
         for f, idx in zip(self.folders[1:], indexes[1:], strict=True):

@@ -39,7 +39,6 @@ import dataclasses
 import json
 import logging
 import math
-import os
 import sys
 import time as timer
 from collections.abc import Callable, Iterator, Sequence
@@ -63,7 +62,7 @@ from kinema import parallel
 from kinema.config import DataConfig, load_config, save_config, to_dict
 from kinema.data.buckets import Bucket, mix_seed, parse_buckets
 from kinema.data.dataset import build_dataloader, infinite, to_uint8_frames
-from kinema.data.latents import encoder_fingerprint, latent_object_mask, read_index
+from kinema.data.latents import encoder_fingerprint, latent_folders, latent_object_mask, read_index
 from kinema.data.video_io import write_video
 from kinema.errors import ConfigError, KinemaError
 from kinema.flow import (
@@ -394,7 +393,7 @@ class DiTTrainer:
         self.vae = _load_vae(cfg.vae).to(self.device).eval().requires_grad_(False)
         if cfg.data.source == "latents":
             mine = encoder_fingerprint(self.vae)
-            for folder in (p for p in cfg.data.path.split(os.pathsep) if p):  # one or several latent folders
+            for folder in latent_folders(cfg.data.path):
                 made_by = read_index(folder)["encoder"]
                 if made_by != mine:
                     raise ConfigError(f"the latents in {folder} were made by encoder {made_by}, but vae {cfg.vae} "
