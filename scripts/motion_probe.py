@@ -69,6 +69,8 @@ def main() -> None:
     p.add_argument("--seeds", type=int, default=4, help="seeds per prompt (default 4)")
     p.add_argument("--frames", type=int, default=17)
     p.add_argument("--min-move", type=float, default=4.0, help="pixels of net displacement that count as moving")
+    p.add_argument("--shift", type=float, default=None, help="sampling time shift (default: the model's)")
+    p.add_argument("--guidance", type=float, default=None, help="guidance scale (default: the model's)")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--json", default=None, help="write every clip's displacement here")
     ns = p.parse_args()
@@ -79,7 +81,7 @@ def main() -> None:
         for colour, shape in OBJECTS:
             prompt = f"a {colour} {shape} moves {direction}"
             for seed in range(ns.seeds):
-                res = pipe(prompt, frames=ns.frames, seed=seed, progress=False)
+                res = pipe(prompt, frames=ns.frames, seed=seed, shift=ns.shift, guidance=ns.guidance, progress=False)
                 d = displacement(track(res.frames, colour))
                 moves, ok = follows(d, direction, ns.min_move)
                 along = 0.0 if d is None else float(d @ np.asarray(DIRECTIONS[direction]))

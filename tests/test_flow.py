@@ -14,6 +14,7 @@ from kinema.flow import (
     CondMaskConfig,
     apply_conditioning,
     cfg_velocity,
+    contrast_nll,
     denoise,
     frame_times,
     get_noise,
@@ -26,6 +27,7 @@ from kinema.flow import (
     predict_x0,
     resolution_shift,
     sample_cond_mask,
+    sample_mse,
     sample_times,
     sdedit_start,
     shift_time,
@@ -113,6 +115,46 @@ def test_masked_mse_ignores_given_frames():
     pred = noise.clone()
     pred[0, :, 1] += 1.0
     assert masked_mse(pred, noise, mask).item() == pytest.approx(1 / 5)
+
+
+def test_sample_mse_is_masked_mse_per_sample():
+    x0, noise = _pair()
+    mask = torch.tensor([[True, False, False, False], [False, False, False, False]])
+    pred = noise.clone()
+    pred[0] += 1e6 * mask[0, None, :, None, None]  # garbage on sample 0's given frame only
+    pred[0, :, 1] += 3.0  # sample 0: one of its 3 generated frames off by 3
+    pred[1] += 2.0  # sample 1: every frame off by 2
+    per = sample_mse(pred, noise, mask)
+    assert per.shape == (2,) and per.tolist() == pytest.approx([3.0, 4.0])
+    assert sample_mse(pred[1:], noise[1:]).item() == pytest.approx(masked_mse(pred[1:], noise[1:]).item())
+    b, _, f, h, w = x0.shape
+    wt = torch.ones(b, f, h, w)
+    wt[1, 0] = 4.0  # sample 1's first frame counts 4 times: its errors are all equal, so its mean stays 4
+    assert sample_mse(pred, noise, mask, wt)[1].item() == pytest.approx(4.0)
+    pred[1, :, 0] += 1.0  # now that frame is off by 3 (error 9) and weighs 4 of 7 frame-weights
+    assert sample_mse(pred, noise, mask, wt)[1].item() == pytest.approx((4 * 9 + 3 * 4) / 7)
+    assert sample_mse(noise, noise, torch.ones(2, 4, dtype=torch.bool)).tolist() == [0.0, 0.0]  # all given: 0
+
+
+def test_contrast_nll_rewards_telling_the_captions_apart():
+    same = torch.tensor([0.5, 0.2])
+    assert contrast_nll(same, same.clone(), 0.1).item() == pytest.approx(math.log(2))  # no difference: chance
+    better = contrast_nll(same, same * 1.5, 0.1).item()  # the alternative caption explains x_t worse
+    worse = contrast_nll(same, same * 0.5, 0.1).item()
+    assert better < 0.01 < math.log(2) < worse  # 50% worse at temp 0.1: softplus(-5) = 0.0067
+    assert better == pytest.approx(math.log1p(math.exp(-5.0)), rel=1e-5)
+    # the gradient lowers the true caption's error and raises the alternative's; it fades when satisfied
+    e_true, e_alt = same.clone().requires_grad_(), same.clone().requires_grad_()
+    contrast_nll(e_true, e_alt, 0.1).backward()
+    assert (e_true.grad > 0).all() and (e_alt.grad < 0).all()
+    e_alt2 = (same * 3).requires_grad_()
+    contrast_nll(same, e_alt2, 0.1).backward()
+    assert e_alt2.grad.abs().max() < 1e-3 * e_alt.grad.abs().min()  # a 200% gap: nothing left to push
+    assert contrast_nll(torch.zeros(0), torch.zeros(0), 0.1).item() == 0.0
+    with pytest.raises(KinemaError, match="temp"):
+        contrast_nll(same, same, 0.0)
+    with pytest.raises(KinemaError, match="error vectors"):
+        contrast_nll(same, same[:1], 0.1)
 
 
 def test_motion_mse_costs_only_errors_that_change_between_frames():

@@ -15,7 +15,16 @@ from kinema.errors import ConfigError, KinemaError
 from kinema.models.bundle import load_bundle
 from kinema.models.dit import load_dit
 from kinema.train.checkpoint import load_state
-from kinema.train.train_dit import DiTTrainConfig, DiTTrainer, MicroBatch, drop_captions, flow_loss, train_dit
+from kinema.train.train_dit import (
+    DiTTrainConfig,
+    DiTTrainer,
+    MicroBatch,
+    drop_captions,
+    flow_loss,
+    flow_losses,
+    mirror_rows,
+    train_dit,
+)
 
 CONFIG = Path(__file__).resolve().parents[1] / "configs" / "dit_tiny.toml"  # tiny DiT, 32-d text, 5x16x16 + 1x16x16
 QUIET = ["--sample_every=0", "--ckpt_every=100"]
@@ -309,3 +318,65 @@ def test_text_identity_loss_keeps_words_apart(vae_path, tmp_path):
         train_dit(_cfg(vae_path, tmp_path / "part", "--steps=4"), progress=False)
     with pytest.raises(ConfigError, match="text_identity_weight"):
         _cfg(vae_path, tmp_path, "--text_identity_weight=-1")
+
+
+def test_mirror_contrast_reads_left_and_right(vae_path, tmp_path):
+    """The contrast (caption against its left-right mirror) leaves the flow loss as it is, is log 2 for a
+    model blind to the words and lower for one that reads them, and adds its gradient in training."""
+    caps = ["a red circle moves left", "a blue square", "", "A small cyan diamond on the right."]
+    assert mirror_rows(caps) == ([0, 3], ["a red circle moves right", "A small cyan diamond on the left."], 2)
+    assert mirror_rows(caps, 1) == ([0], ["a red circle moves right"], 1)  # a fixed count (fixed shapes)
+    assert mirror_rows(caps, 3) == ([0, 3, 0], ["a red circle moves right", "A small cyan diamond on the left.",
+                                                caps[0]], 2)  # padded with row 0 as it is
+    cfg = _cfg(vae_path, tmp_path, "--data.batch_size=4", '--data.buckets=["5x16x16"]', "--text_dropout=0",
+               "--cond={p_none = 1, p_first = 0, p_first_k = 0, p_last = 0, p_first_last = 0}")
+    trainer = DiTTrainer(cfg)
+    mb = dataclasses.replace(trainer.prepare(next(trainer.batches(cfg.data, 0))), captions=caps)
+    alt = torch.tensor(mirror_rows(caps)[0])
+    target = mb.noise - mb.x0
+
+    def blind(xt, ft, mask):  # the same answer whatever the caption
+        return torch.cat([target, target[alt]])[: xt.shape[0]] + 0.1
+
+    loss, con = flow_losses(blind, mb.x0, mb.noise, mb.time, mb.cond_mask, alt_rows=alt)
+    assert float(loss) == pytest.approx(float(flow_loss(lambda *a: target + 0.1, mb.x0, mb.noise, mb.time,
+                                                        mb.cond_mask)))
+    assert float(con) == pytest.approx(np.log(2))
+
+    def reading(xt, ft, mask):  # right for the true captions, worse for the mirrored ones (the last rows)
+        v = torch.cat([target, target[alt]]) + 0.1
+        v[len(caps):] += 0.3
+        return v
+
+    assert float(flow_losses(reading, mb.x0, mb.noise, mb.time, mb.cond_mask, alt_rows=alt)[1]) < 0.01
+    assert flow_losses(blind, mb.x0, mb.noise, mb.time, mb.cond_mask)[1] is None  # no rows: no contrast
+    padded = torch.tensor([0, 3, 0])  # the padding row (last) is run but left out of the contrast
+
+    def reading_padded(xt, ft, mask):
+        v = torch.cat([target, target[padded]]) + 0.1
+        v[len(caps):len(caps) + 2] += 0.3
+        return v
+
+    assert float(flow_losses(reading_padded, mb.x0, mb.noise, mb.time, mb.cond_mask, alt_rows=padded,
+                             alt_count=2)[1]) < 0.01
+
+    for p in trainer.net.dit.final_layer.parameters():  # leave the zero init so the captions matter
+        torch.nn.init.normal_(p, std=0.02)
+    loss_off = trainer.accumulate([mb])
+    grads_off = [p.grad.clone() for p in trainer.model.parameters()]
+    trainer.cfg = dataclasses.replace(cfg, mirror_contrast_weight=1.0, mirror_contrast_share=1.0)
+    loss_on = trainer.accumulate([mb])
+    assert loss_on == pytest.approx(loss_off, rel=1e-5)  # the logged flow loss is unchanged
+    assert 0 < trainer.last_contrast < 1  # about log 2 for a model that has not learnt the words yet
+    assert any(not torch.allclose(p.grad, g) for p, g in zip(trainer.model.parameters(), grads_off, strict=True))
+    for bad in ("--mirror_contrast_temp=0", "--mirror_contrast_share=0", "--mirror_contrast_weight=-1"):
+        with pytest.raises(ConfigError, match="mirror_contrast"):
+            _cfg(vae_path, tmp_path, bad)
+
+
+def test_training_with_the_mirror_contrast_logs_it(vae_path, tmp_path):
+    cfg = _cfg(vae_path, tmp_path, "--steps=3", "--data.batch_size=4", "--mirror_contrast_weight=0.1",
+               "--log_every=1", "--text_dropout=0")
+    train_dit(cfg, progress=False)
+    logs = _logs(tmp_path)
+    assert len(logs) == 3 and all(0 < r["mirror_contrast"] < 1 for r in logs)

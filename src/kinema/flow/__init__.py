@@ -6,12 +6,14 @@ The convention (``t = 0`` data, ``t = 1`` noise, ``v = noise - x0``) is written 
 
 from kinema.flow.path import (
     apply_conditioning,
+    contrast_nll,
     frame_times,
     interpolate,
     masked_mse,
     motion_mse,
     predict_noise,
     predict_x0,
+    sample_mse,
     velocity_target,
 )
 from kinema.flow.sampler import ModelFn, Solver, cfg_velocity, denoise, get_noise, guided, sdedit_start
@@ -34,6 +36,7 @@ __all__ = [
     "Solver",
     "apply_conditioning",
     "cfg_velocity",
+    "contrast_nll",
     "default_shift",
     "denoise",
     "frame_times",
@@ -48,6 +51,7 @@ __all__ = [
     "predict_x0",
     "resolution_shift",
     "sample_cond_mask",
+    "sample_mse",
     "sample_times",
     "sdedit_start",
     "shift_time",

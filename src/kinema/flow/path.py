@@ -46,6 +46,8 @@ __all__ = [
     "apply_conditioning",
     "frame_times",
     "masked_mse",
+    "sample_mse",
+    "contrast_nll",
 ]
 
 
@@ -214,6 +216,45 @@ def motion_mse(v_pred: Tensor, v_target: Tensor, cond_mask: Tensor | None = None
     pair_weight = None if weight is None else 0.5 * (weight[:, 1:] + weight[:, :-1])  # (B, F-1, h, w)
     r = v_pred.float() - v_target.float()  # (B, C, F, h, w)
     return masked_mse(r[:, :, 1:], r[:, :, :-1], pair_mask, pair_weight)
+
+
+def sample_mse(v_pred: Tensor, v_target: Tensor, cond_mask: Tensor | None = None,
+               weight: Tensor | None = None) -> Tensor:
+    """``masked_mse`` per sample: ``(B,)`` fp32, each over that sample's generated frames (0 where
+    every frame is given). Same arguments and weighting as ``masked_mse``."""
+    _check_pair(v_pred, v_target, weight)
+    b, c, f, h, w = v_pred.shape
+    err = (v_pred.float() - v_target.float()).square()  # (B, C, F, h, w)
+    wt = torch.ones((b, 1, f, h, w), device=err.device, dtype=err.dtype)
+    if weight is not None:
+        wt = wt * rearrange(weight.to(device=err.device, dtype=err.dtype), "b f h w -> b 1 f h w")
+    if cond_mask is not None:
+        _check_mask(cond_mask, v_pred)
+        wt = wt * rearrange((~cond_mask).to(device=err.device, dtype=err.dtype), "b f -> b 1 f 1 1")
+    return (err * wt).flatten(1).sum(1) / (wt.flatten(1).sum(1) * c).clamp_min(1e-12)
+
+
+def contrast_nll(err_true: Tensor, err_alt: Tensor, temp: float) -> Tensor:
+    """How well the model tells a clip's caption from an alternative one (a 0-d fp32 tensor).
+
+    The flow model read as a two-way classifier (a "diffusion classifier": the caption that
+    explains ``x_t`` better has the smaller velocity error): with the per-sample errors ``err_true``
+    (the true caption) and ``err_alt`` (the alternative, e.g. its left-right mirror), both ``(B,)``,
+    the relative gap ``r = (err_alt - err_true) / err_true`` (the denominator not differentiated)
+    gives ``p(true) = sigmoid(r / temp)``; this returns the mean of ``-log p(true) =
+    softplus(-r / temp)``. It is log 2 when the captions make no difference, and falls to 0 as
+    the alternative's error grows past ``temp`` times the true one, where its gradient fades: it
+    pushes the model to *use* the words that tell the two apart, not to predict worse. Empty
+    inputs give 0.
+    """
+    if err_true.shape != err_alt.shape or err_true.ndim != 1:
+        raise KinemaError(f"need two (B,) error vectors, got {tuple(err_true.shape)} and {tuple(err_alt.shape)}")
+    if not temp > 0:
+        raise KinemaError(f"temp must be > 0, got {temp}")
+    if err_true.numel() == 0:
+        return err_alt.float().sum() * 0.0
+    gap = (err_alt.float() - err_true.float()) / err_true.detach().float().clamp_min(1e-8)
+    return torch.nn.functional.softplus(-gap / temp).mean()
 
 
 def _check_pair(v_pred: Tensor, v_target: Tensor, weight: Tensor | None) -> None:

@@ -14,6 +14,7 @@ One optimisation step is ``grad_accum`` micro-batches. Per micro-batch (the conv
     v     = dit(interpolate(x0, noise, ft), ft, text(captions after dropout), mask)
     loss  = masked_mse(v, velocity_target(x0, noise), mask) (given frames excluded)
           + motion_weight · motion_mse(...)                (frame-to-frame change of the error; optional)
+          + mirror_contrast_weight · contrast_nll(...)     (true caption against its left-right mirror; optional)
 
 and ``(loss / grad_accum).backward()`` with the data-parallel gradient sync skipped on all but the
 last micro-batch. The text encoder trains jointly when it is the built-in one (frozen pretrained
@@ -63,10 +64,12 @@ from kinema.config import DataConfig, load_config, save_config, to_dict
 from kinema.data.buckets import Bucket, mix_seed, parse_buckets
 from kinema.data.dataset import build_dataloader, infinite, to_uint8_frames
 from kinema.data.latents import encoder_fingerprint, latent_folders, latent_object_mask, read_index
+from kinema.data.mirror import mirror_caption
 from kinema.data.video_io import write_video
 from kinema.errors import ConfigError, KinemaError
 from kinema.flow import (
     CondMaskConfig,
+    contrast_nll,
     default_shift,
     denoise,
     frame_times,
@@ -77,6 +80,7 @@ from kinema.flow import (
     masked_mse,
     motion_mse,
     sample_cond_mask,
+    sample_mse,
     sample_times,
     velocity_target,
 )
@@ -96,6 +100,8 @@ __all__ = [
     "DiTTrainer",
     "drop_captions",
     "flow_loss",
+    "flow_losses",
+    "mirror_rows",
     "train_dit",
     "main",
 ]
@@ -157,6 +163,10 @@ class DiTTrainConfig:
     object_weight: float = 0.0  # world clips: latents where objects are count 1 + this in the loss (see prepare)
     motion_weight: float = 0.0  # adds this x flow.motion_mse (errors that change between latent frames); 0 = off
     text_identity_weight: float = 0.0  # adds this x the built-in text's token-identity loss (keeps words apart); 0 = off
+    # adds this x flow.contrast_nll between each caption and its left-right mirror (see flow_losses); 0 = off
+    mirror_contrast_weight: float = 0.0
+    mirror_contrast_temp: float = 0.1  # relative error gap at which the contrast is mostly satisfied
+    mirror_contrast_share: float = 0.5  # rows per micro-batch run again mirrored (a fixed count: fixed shapes)
     time_mean: float = 0.0  # logit-normal training times
     time_std: float = 1.0
     shift: float = 0.0  # 0 = flow.default_shift(tokens)
@@ -196,6 +206,11 @@ class DiTTrainConfig:
             raise ConfigError(f"motion_weight must be >= 0 (0 = off), got {self.motion_weight}")
         if not self.text_identity_weight >= 0:
             raise ConfigError(f"text_identity_weight must be >= 0 (0 = off), got {self.text_identity_weight}")
+        if not (self.mirror_contrast_weight >= 0 and self.mirror_contrast_temp > 0
+                and 0 < self.mirror_contrast_share <= 1):
+            raise ConfigError(f"need mirror_contrast_weight >= 0 (0 = off), mirror_contrast_temp > 0 and "
+                              f"mirror_contrast_share in (0, 1]; got {self.mirror_contrast_weight}, "
+                              f"{self.mirror_contrast_temp} and {self.mirror_contrast_share}")
         if not 0.0 <= self.latent_crop <= 1.0:
             raise ConfigError(f"latent_crop is a probability in [0, 1], got {self.latent_crop}")
         if not 0.0 <= self.ema_decay < 1.0:
@@ -230,14 +245,61 @@ def flow_loss(model: Callable[[Tensor, Tensor, Tensor], Tensor], x0: Tensor, noi
     ``motion_weight`` > 0 adds that multiple of ``motion_mse`` (the error's change between
     consecutive generated latent frames, same weights).
     """
+    return flow_losses(model, x0, noise, time, cond_mask, weight, motion_weight)[0]
+
+
+def flow_losses(model: Callable[[Tensor, Tensor, Tensor], Tensor], x0: Tensor, noise: Tensor, time: Tensor,
+                cond_mask: Tensor, weight: Tensor | None = None, motion_weight: float = 0.0,
+                alt_rows: Tensor | None = None, contrast_temp: float = 0.1,
+                alt_count: int | None = None) -> tuple[Tensor, Tensor | None]:
+    """``flow_loss``, plus the caption contrast when ``alt_rows`` is given: ``(loss, contrast or None)``.
+
+    ``alt_rows`` (k,) long: rows of the batch that also have an alternative caption. The model is
+    then called once on ``B + k`` rows, the batch followed by those rows again (same ``xt``,
+    times and mask), and ``model`` must read the alternative captions for the last ``k`` rows
+    (the caller's closure supplies them). The contrast is ``flow.contrast_nll`` of those rows'
+    errors (``sample_mse``, same weights) under their true and alternative captions, over the
+    first ``alt_count`` of them (default all; the rest pad the batch to a fixed size). The plain
+    loss uses the first ``B`` rows only, so it is the same as without ``alt_rows``.
+    """
     ft = frame_times(time, cond_mask)  # (B, t), 0 on given frames
     xt = interpolate(x0, noise, ft)  # (B, C, t, h, w)
-    v = model(xt, ft, cond_mask)  # (B, C, t, h, w) fp32
+    b = x0.shape[0]
+    if alt_rows is None or alt_rows.numel() == 0:
+        v, v_alt = model(xt, ft, cond_mask), None  # (B, C, t, h, w) fp32
+    else:
+        r = alt_rows
+        v_all = model(torch.cat([xt, xt[r]]), torch.cat([ft, ft[r]]), torch.cat([cond_mask, cond_mask[r]]))
+        v, v_alt = v_all[:b], v_all[b:]  # (B, C, t, h, w), (k, C, t, h, w)
     target = velocity_target(x0, noise)
     loss = masked_mse(v, target, cond_mask, weight)
     if motion_weight > 0:
         loss = loss + motion_weight * motion_mse(v, target, cond_mask, weight)
-    return loss
+    if v_alt is None:
+        return loss, None
+    r = alt_rows[:alt_count]  # (n,), the real ones
+    w = None if weight is None else weight[r]
+    err_true = sample_mse(v[r], target[r], cond_mask[r], w)  # (n,)
+    err_alt = sample_mse(v_alt[: len(r)], target[r], cond_mask[r], w)  # (n,)
+    return loss, contrast_nll(err_true, err_alt, contrast_temp)
+
+
+def mirror_rows(captions: Sequence[str], k: int | None = None) -> tuple[list[int], list[str], int]:
+    """The rows whose caption reads differently mirrored (left/right, clockwise words), those
+    mirrored captions, and how many there are: the alternatives of the mirror contrast
+    (``mirror_contrast_weight``). With ``k``: exactly ``k`` rows, the first ``k`` such rows,
+    padded (when there are fewer) with row 0 and its own caption; the count says how many are real."""
+    rows, alts = [], []
+    for i, c in enumerate(captions):
+        m = mirror_caption(c)
+        if m != c:
+            rows.append(i)
+            alts.append(m)
+    if k is None:
+        return rows, alts, len(rows)
+    n = min(k, len(rows))
+    pad = k - n
+    return rows[:n] + [0] * pad, alts[:n] + [captions[0]] * pad, n
 
 
 class Denoiser(nn.Module):
@@ -600,25 +662,38 @@ class DiTTrainer:
         """Zero the gradients, then forward/backward every micro-batch with ``loss / len(micros)``
         (gradient sync only on the last). Leaves the step's gradient in ``.grad``; returns the mean loss."""
         self.opt.zero_grad(set_to_none=True)
-        total, identity = 0.0, 0.0
+        cfg = self.cfg
+        total, identity, contrast = 0.0, 0.0, 0.0
         for i, mb in enumerate(micros):
+            rows, alts, n_alt = [], [], 0
+            if cfg.mirror_contrast_weight > 0:
+                rows, alts, n_alt = mirror_rows(mb.captions, self.contrast_rows(len(mb.captions)))
 
-            def model(xt: Tensor, ft: Tensor, mask: Tensor, captions: list[str] = mb.captions) -> Tensor:
-                with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.cfg.bf16):
+            def model(xt: Tensor, ft: Tensor, mask: Tensor, captions: list[str] = mb.captions + alts) -> Tensor:
+                with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=cfg.bf16):
                     return self.model(xt, ft, captions, mask)
 
             with parallel.no_sync(self.model, enabled=i < len(micros) - 1):
-                loss = flow_loss(model, mb.x0, mb.noise, mb.time, mb.cond_mask, mb.weight,
-                                 self.cfg.motion_weight)
+                loss, con = flow_losses(model, mb.x0, mb.noise, mb.time, mb.cond_mask, mb.weight, cfg.motion_weight,
+                                        torch.tensor(rows, dtype=torch.long, device=self.device) if rows else None,
+                                        cfg.mirror_contrast_temp, n_alt)
                 total_loss = loss
                 if self.net.identity_head is not None:
-                    total_loss = loss + self.cfg.text_identity_weight * self.net.identity_loss
+                    total_loss = loss + cfg.text_identity_weight * self.net.identity_loss
+                if con is not None:
+                    total_loss = total_loss + cfg.mirror_contrast_weight * con
                 (total_loss / len(micros)).backward()
             total += loss.item()
+            contrast += 0.0 if con is None else con.item()
             if self.net.identity_head is not None:
                 identity += self.net.identity_loss.item()
         self.last_identity_loss = identity / len(micros)
+        self.last_contrast = contrast / len(micros)
         return total / len(micros)
+
+    def contrast_rows(self, batch: int) -> int:
+        """Rows of a ``batch``-clip micro-batch that run again with the mirrored caption (``mirror_contrast_share``)."""
+        return max(1, math.ceil(self.cfg.mirror_contrast_share * batch))
 
     @torch.no_grad()
     def update_ema(self, step: int) -> None:
@@ -642,6 +717,8 @@ class DiTTrainer:
         out = {"loss": mean_loss, "grad_norm": float(grad_norm), "lr": self.opt.param_groups[0]["lr"]}
         if self.net.identity_head is not None:
             out["text_identity"] = self.last_identity_loss
+        if self.cfg.mirror_contrast_weight > 0:
+            out["mirror_contrast"] = self.last_contrast
         return out
 
     def sample_captions(self) -> tuple[list[str], Bucket]:
@@ -720,12 +797,14 @@ class _Window:
 
     def __init__(self) -> None:
         self.steps, self.loss, self.grad_norm, self.tokens, self.flops, self.seconds = 0, 0.0, 0.0, 0, 0.0, 0.0
-        self.identity = 0.0
+        self.identity, self.contrast = 0.0, 0.0
 
     def add(self, trainer: DiTTrainer, micros: Sequence[MicroBatch], logs: dict[str, float], seconds: float) -> None:
         patch = math.prod(trainer.dit_cfg.patch)
         for mb in micros:
             b, _, t, h, w = mb.x0.shape
+            if trainer.cfg.mirror_contrast_weight > 0:  # the alternative-caption rows run too
+                b += trainer.contrast_rows(b)
             n = t * h * w // patch  # tokens per clip
             per_token = trainer.net.dit.flops_per_token(n, trainer.net.last_text_len)
             self.tokens += b * n * trainer.world_size
@@ -733,6 +812,7 @@ class _Window:
         self.steps += 1
         self.loss += logs["loss"]
         self.identity += logs.get("text_identity", 0.0)
+        self.contrast += logs.get("mirror_contrast", 0.0)
         self.grad_norm += logs["grad_norm"]
         self.seconds += seconds
         self.lr = logs["lr"]
@@ -746,6 +826,8 @@ class _Window:
         }
         if trainer.net.identity_head is not None:
             rec["text_identity"] = self.identity / self.steps
+        if trainer.cfg.mirror_contrast_weight > 0:
+            rec["mirror_contrast"] = self.contrast / self.steps
         if trainer.cfg.peak_tflops > 0:
             rec["mfu"] = self.flops / s / (trainer.cfg.peak_tflops * 1e12 * trainer.world_size)
         if trainer.cfg.log_sources:
