@@ -176,16 +176,11 @@ def masked_mse(v_pred: Tensor, v_target: Tensor, cond_mask: Tensor | None = None
     _check_pair(v_pred, v_target, weight)
     err = (v_pred.float() - v_target.float()).square()  # (B, C, F, h, w)
     if weight is not None:
-        c = v_pred.shape[1]
-        wt = rearrange(weight.to(device=err.device, dtype=err.dtype), "b f h w -> b 1 f h w")
-        if cond_mask is not None:
-            _check_mask(cond_mask, v_pred)
-            wt = wt * rearrange((~cond_mask).to(device=err.device, dtype=err.dtype), "b f -> b 1 f 1 1")
-        return (err * wt).sum() / (wt.sum() * c).clamp_min(1e-12)
+        wt = _loss_weights(err, cond_mask, weight)  # (B, 1, F, h, w)
+        return (err * wt).sum() / (wt.sum() * v_pred.shape[1]).clamp_min(1e-12)
     if cond_mask is None:
         return err.mean()
-    _check_mask(cond_mask, v_pred)
-    keep = rearrange((~cond_mask).to(device=err.device, dtype=err.dtype), "b f -> b 1 f 1 1")
+    keep = _loss_weights(err, cond_mask, None)  # (B, 1, F, 1, 1)
     per_frame = v_pred.shape[1] * v_pred.shape[3] * v_pred.shape[4]  # C·h·w elements per frame
     count = keep.sum() * per_frame
     return (err * keep).sum() / count.clamp_min(1)
@@ -225,12 +220,10 @@ def sample_mse(v_pred: Tensor, v_target: Tensor, cond_mask: Tensor | None = None
     _check_pair(v_pred, v_target, weight)
     b, c, f, h, w = v_pred.shape
     err = (v_pred.float() - v_target.float()).square()  # (B, C, F, h, w)
-    wt = torch.ones((b, 1, f, h, w), device=err.device, dtype=err.dtype)
-    if weight is not None:
-        wt = wt * rearrange(weight.to(device=err.device, dtype=err.dtype), "b f h w -> b 1 f h w")
-    if cond_mask is not None:
-        _check_mask(cond_mask, v_pred)
-        wt = wt * rearrange((~cond_mask).to(device=err.device, dtype=err.dtype), "b f -> b 1 f 1 1")
+    wt = _loss_weights(err, cond_mask, weight)
+    if wt is None:
+        return err.flatten(1).mean(1)
+    wt = wt.expand(b, 1, f, h, w)
     return (err * wt).flatten(1).sum(1) / (wt.flatten(1).sum(1) * c).clamp_min(1e-12)
 
 
@@ -255,6 +248,20 @@ def contrast_nll(err_true: Tensor, err_alt: Tensor, temp: float) -> Tensor:
         return err_alt.float().sum() * 0.0
     gap = (err_alt.float() - err_true.float()) / err_true.detach().float().clamp_min(1e-8)
     return torch.nn.functional.softplus(-gap / temp).mean()
+
+
+def _loss_weights(err: Tensor, cond_mask: Tensor | None, weight: Tensor | None) -> Tensor | None:
+    """What each position of ``err`` (B, C, F, h, w) counts in the losses: ``weight`` (B, F, h, w)
+    times 0 on given frames (``cond_mask`` (B, F)), as (B, 1, F, h, w), or (B, 1, F, 1, 1) with the
+    mask alone; None with neither."""
+    wt = None
+    if weight is not None:
+        wt = rearrange(weight.to(device=err.device, dtype=err.dtype), "b f h w -> b 1 f h w")
+    if cond_mask is not None:
+        _check_mask(cond_mask, err)
+        keep = rearrange((~cond_mask).to(device=err.device, dtype=err.dtype), "b f -> b 1 f 1 1")
+        wt = keep if wt is None else wt * keep
+    return wt
 
 
 def _check_pair(v_pred: Tensor, v_target: Tensor, weight: Tensor | None) -> None:

@@ -268,8 +268,8 @@ def flow_losses(model: Callable[[Tensor, Tensor, Tensor], Tensor], x0: Tensor, n
     if alt_rows is None or alt_rows.numel() == 0:
         v, v_alt = model(xt, ft, cond_mask), None  # (B, C, t, h, w) fp32
     else:
-        r = alt_rows
-        v_all = model(torch.cat([xt, xt[r]]), torch.cat([ft, ft[r]]), torch.cat([cond_mask, cond_mask[r]]))
+        v_all = model(torch.cat([xt, xt[alt_rows]]), torch.cat([ft, ft[alt_rows]]),
+                      torch.cat([cond_mask, cond_mask[alt_rows]]))
         v, v_alt = v_all[:b], v_all[b:]  # (B, C, t, h, w), (k, C, t, h, w)
     target = velocity_target(x0, noise)
     loss = masked_mse(v, target, cond_mask, weight)
