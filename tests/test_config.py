@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 from typing import Literal
 
 import pytest
@@ -86,3 +87,15 @@ def test_data_config_strict():
     assert cfg.buckets == ["9x32x32", "1x32x48"] and cfg.source == "videos"
     with pytest.raises(ConfigError, match="source: 'youtube' is not one of 'world', 'videos'"):
         load_config(DataConfig, None, ["--source=youtube"])
+
+
+@pytest.mark.parametrize("name", sorted(p.name for p in (Path(__file__).parents[1] / "configs").glob("*.toml")))
+def test_every_shipped_config_loads(name: str) -> None:
+    """Each recipe in configs/ parses and fills its trainer's config (a stray line once broke one)."""
+    from kinema.train.train_dit import DiTTrainConfig
+    from kinema.train.train_vae import VAETrainConfig
+
+    path = Path(__file__).parents[1] / "configs" / name
+    cls = VAETrainConfig if name.startswith("vae") else DiTTrainConfig
+    cfg = load_config(cls, path)
+    assert cfg.steps > 0 and cfg.out
