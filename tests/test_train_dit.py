@@ -16,6 +16,7 @@ from kinema.models.bundle import load_bundle
 from kinema.models.dit import load_dit
 from kinema.train.checkpoint import load_state
 from kinema.train.train_dit import (
+    LATENT_IO_PREFIXES,
     DiTTrainConfig,
     DiTTrainer,
     MicroBatch,
@@ -256,6 +257,29 @@ def test_init_from_a_model_folder(vae_path, tmp_path):
     assert not grown.net.dit.frame_pos_embedder.proj.weight.any()
     for k, v in bundle.dit.state_dict().items():
         assert torch.equal(grown.net.dit.state_dict()[k], v), k
+    # a run on another autoencoder (more latent channels, another patch) keeps the body and starts
+    # the patch embedding and output projection afresh: it predicts exactly 0 at first
+    from kinema.models.vae import VideoVAE, save_vae, vae_config
+
+    wide = tmp_path / "vae6.safetensors"
+    save_vae(VideoVAE(vae_config("tiny", latent_channels=6)), wide)
+    moved = DiTTrainer(_cfg(wide, tmp_path / "e", f"--init={folder}", "--dit={patch = [1, 1, 1]}"))
+    dit = moved.net.dit
+    assert (dit.cfg.in_channels, dit.cfg.patch) == (6, (1, 1, 1)) and dit.x_embedder.in_features == 6
+    assert not dit.final_layer.linear.weight.any() and dit.x_embedder.weight.abs().sum() > 0
+    copied = [k for k in bundle.dit.state_dict() if not k.startswith(LATENT_IO_PREFIXES)]
+    assert len(copied) == len(bundle.dit.state_dict()) - 4
+    for k in copied:
+        assert torch.equal(dit.state_dict()[k], bundle.dit.state_dict()[k]), k
+    for k, v in bundle.text.state_dict().items():
+        assert torch.equal(moved.net.text.state_dict()[k], v), k
+    with torch.no_grad():
+        out = moved.net.eval()(torch.randn(1, 6, 2, 4, 4), torch.rand(1, 2), ["a red circle"],
+                               torch.zeros(1, 2, dtype=torch.bool))
+    assert out.shape == (1, 6, 2, 4, 4) and not out.any()
+    # ... but the body must still match
+    with pytest.raises(KinemaError, match="only the latent format"):
+        DiTTrainer(_cfg(wide, tmp_path / "f", f"--init={folder}", "--dit={patch = [1, 1, 1], depth = 1}"))
 
 
 def test_compiled_training_matches_eager(vae_path, tmp_path):

@@ -838,24 +838,44 @@ class _Window:
 # --------------------------------------------------------------------------- entry points
 
 
+# the DiT's only tensors whose shapes follow the latent format (channels x patch): a run on another
+# autoencoder starts them afresh (the output projection at zero, so it starts by predicting 0)
+LATENT_IO_PREFIXES = ("x_embedder.", "final_layer.linear.")
+
+
 def _init_from(folder: str, dit: DiT, text: torch.nn.Module) -> None:
-    """Copy the DiT (and built-in text encoder) weights of a model folder into a new run's modules."""
+    """Copy the DiT (and built-in text encoder) weights of a model folder into a new run's modules.
+
+    Two differences from the folder's DiT are allowed: a frame-position embedding the folder lacks
+    (added at zero, so the run starts as the folder's model), and another latent format (a new
+    autoencoder: ``in_channels`` or ``patch`` differ), for which every tensor but the patch embedding
+    and the output projection is copied (``LATENT_IO_PREFIXES``; those two start afresh).
+    """
     from kinema.models.bundle import load_bundle
 
     bundle = load_bundle(folder)
-    old = bundle.dit.cfg
-    grows = old.frame_pos == 0 and dit.cfg.frame_pos > 0 and dataclasses.replace(old, frame_pos=dit.cfg.frame_pos) == dit.cfg
-    if old != dit.cfg and not grows:
+    old, new = bundle.dit.cfg, dit.cfg
+    grows = old.frame_pos == 0 and new.frame_pos > 0
+    new_latent = (old.in_channels, tuple(old.patch)) != (new.in_channels, tuple(new.patch))
+    if dataclasses.replace(old, frame_pos=new.frame_pos if grows else old.frame_pos,
+                           in_channels=new.in_channels, patch=new.patch) != new:
         raise KinemaError(f"cannot start from {folder}: its DiT config {old} differs from this run's "
-                          f"{dit.cfg}; match preset/dit/text/vae to the folder's model.json")
-    # a run may add the frame-position embedding to a model without one: it starts at zero, so the
-    # model starts out exactly as the folder's
-    missing, unexpected = dit.load_state_dict(bundle.dit.state_dict(), strict=not grows)
-    if grows and (unexpected or any(not k.startswith("frame_pos_embedder.") for k in missing)):
+                          f"{new}; match preset/dit/text to the folder's model.json (only the latent "
+                          f"format, in_channels and patch, and an added frame_pos may differ)")
+    state = bundle.dit.state_dict()
+    if new_latent:
+        state = {k: v for k, v in state.items() if not k.startswith(LATENT_IO_PREFIXES)}
+    missing, unexpected = dit.load_state_dict(state, strict=False)
+    fresh = (("frame_pos_embedder.",) if grows else ()) + (LATENT_IO_PREFIXES if new_latent else ())
+    if unexpected or any(not k.startswith(fresh) for k in missing):
         raise KinemaError(f"cannot start from {folder}: weights do not match (missing {missing}, unexpected {unexpected})")
     if grows:
         logger.info("added a frame-position embedding (frame_pos=%d, zero-initialised) to %s's DiT",
-                    dit.cfg.frame_pos, folder)
+                    new.frame_pos, folder)
+    if new_latent:
+        logger.info("new latent format (%d channels, patch %s; %s's DiT had %d, %s): the patch embedding "
+                    "and output projection start afresh, the rest is copied", new.in_channels,
+                    "x".join(map(str, new.patch)), folder, old.in_channels, "x".join(map(str, old.patch)))
     if text.trainable:
         try:
             text.load_state_dict(bundle.text.state_dict())
