@@ -109,7 +109,7 @@ def test_config_loads_strictly_and_resolves_normalisation() -> None:
         from_dict(VAEConfig, {"latent_channels": 2, "scale": [1.0]})
     with pytest.raises(ConfigError, match="valid keys are"):
         vae_config("tiny", latent_chanels=8)
-    with pytest.raises(KinemaError, match="tiny, world, real"):
+    with pytest.raises(KinemaError, match="tiny, world, world4, real"):
         vae_config("huge")
     assert vae_config("tiny", latent_channels=6).scale == [1.0] * 6
 
@@ -119,11 +119,16 @@ def test_presets_build_and_report_sizes(capsys: pytest.CaptureFixture[str]) -> N
     with capsys.disabled():
         print("\nVAE preset params:", {k: f"{v:,}" for k, v in sizes.items()})
     assert sizes["tiny"] < 20_000
-    assert 1_000_000 <= sizes["world"] <= 4_000_000
+    assert 1_000_000 <= sizes["world"] <= 4_000_000 and 1_000_000 <= sizes["world4"] <= 4_000_000
     assert 3_000_000 <= sizes["real"] <= 12_000_000
     assert VAE_PRESETS["world"].latent_channels == 8 and VAE_PRESETS["real"].latent_channels == 16
     for name in ("world", "real"):
         assert (VAE_PRESETS[name].temporal_factor, VAE_PRESETS[name].spatial_factor) == (4, 8)
+    # both world presets compress a 17x64x64 clip at least 48x (issue 3), world4 on a 16x16 grid
+    world4 = VideoVAE(VAE_PRESETS["world4"])
+    with torch.no_grad():
+        z = world4.encode(torch.zeros(1, 3, 17, 64, 64)).mean
+    assert z.shape == (1, 3, 5, 16, 16) and 17 * 64 * 64 * 3 / z.numel() == pytest.approx(54.4)
 
 
 # --------------------------------------------------------------------------- chunking and causality

@@ -51,7 +51,7 @@ logger = logging.getLogger(__name__)
 class VAETrainConfig:
     """A VAE training run. ``vae`` overrides fields of the ``preset`` architecture."""
 
-    preset: Literal["tiny", "world", "real"] = "world"
+    preset: Literal["tiny", "world", "world4", "real"] = "world"
     vae: dict[str, Any] = dataclasses.field(default_factory=dict)
     data: DataConfig = dataclasses.field(default_factory=DataConfig)
     out: str = "runs/vae"
