@@ -1,0 +1,77 @@
+"""Which shapes survive an autoencoder: WorldBench's shape fit on the suite's renders passed
+through the autoencoder, per true shape and per frame position, with the confusion counts.
+
+    PYTHONPATH=src .venv/bin/python scripts/vae_shape_probe.py [VAE ...] [--prompts 24] [--seed 0]
+
+Every object frame the shape scorer would use (fully visible, radius >= MIN_SHAPE_PX) is fitted,
+not just WorldBench's 8 per object. "frame 0" has a latent frame to itself (causal encoder);
+"group ends" are the frames 4k, the rest share their latent frame with three others. The renders
+themselves (no autoencoder) are fitted as well: the fit's own accuracy.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+
+import numpy as np
+import torch
+
+from kinema.data.dataset import to_model_video, to_uint8_frames
+from kinema.eval.scores import _build, _shape_items
+from kinema.eval.worldbench import SuiteArgs, suite_clips
+from kinema.models.vae import load_vae
+
+
+def probe(vae: torch.nn.Module | None, clips: list) -> tuple[dict[str, list[bool]], collections.Counter]:
+    """Per group ("all", "frame 0", "group ends", "other frames", each true shape): hits; and the
+    (true, fitted) confusion counts."""
+    hits: dict[str, list[bool]] = collections.defaultdict(list)
+    confusion: collections.Counter = collections.Counter()
+    for clip in clips:
+        frames = np.ascontiguousarray(np.asarray(clip.frames))
+        if vae is not None:
+            with torch.no_grad():
+                y = vae.decode(vae.encode(to_model_video(clip.frames)[None]).mode())  # (1, C, T, H, W)
+            frames = np.ascontiguousarray(to_uint8_frames(y)[0])
+        c = _build(frames, clip.truth)
+        for i, items in _shape_items(c, per_object=10**6).items():
+            for k, fitted in items:
+                ok = fitted == c.shapes[i]
+                where = "frame 0" if k == 0 else "group ends" if k % 4 == 0 else "other frames"
+                for key in ("all", where, c.shapes[i]):
+                    hits[key].append(ok)
+                confusion[(c.shapes[i], fitted or "none")] += 1
+    return hits, confusion
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("vae", nargs="*", default=["weights/vae_world.safetensors"])
+    p.add_argument("--prompts", type=int, default=24)
+    p.add_argument("--seed", type=int, default=0)
+    ns = p.parse_args()
+    torch.set_num_threads(1)
+    clips = list(suite_clips(SuiteArgs(prompts=ns.prompts, seed=ns.seed)))
+    runs = {"renders": None, **{path: load_vae(path).eval() for path in ns.vae}}
+    results = {name: probe(vae, clips) for name, vae in runs.items()}
+    keys = ["all", "frame 0", "group ends", "other frames"]
+    keys += sorted({k for hits, _ in results.values() for k in hits} - set(keys))
+    print(f"{'':14}" + "".join(f"{name[-34:]:>36}" for name in results))
+    for key in keys:
+        row = []
+        for hits, _ in results.values():
+            v = hits.get(key, [])
+            row.append(f"{np.mean(v):.3f} of {len(v):4d}" if v else "-")
+        print(f"{key:14}" + "".join(f"{r:>36}" for r in row))
+    for name, (_, confusion) in results.items():
+        if runs[name] is None:
+            continue
+        print(f"\n{name}: true -> fitted")
+        for true in sorted({t for t, _ in confusion}):
+            got = {f: n for (t, f), n in confusion.items() if t == true}
+            print(f"  {true:9} " + ", ".join(f"{f} {n}" for f, n in sorted(got.items(), key=lambda kv: -kv[1])))
+
+
+if __name__ == "__main__":
+    main()
