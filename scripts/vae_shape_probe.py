@@ -5,8 +5,8 @@ through the autoencoder, per true shape and per frame position, with the confusi
 
 Every object frame the shape scorer would use (fully visible, radius >= MIN_SHAPE_PX) is fitted,
 not just WorldBench's 8 per object. "frame 0" has a latent frame to itself (causal encoder);
-"group ends" are the frames 4k, the rest share their latent frame with three others. The renders
-themselves (no autoencoder) are fitted as well: the fit's own accuracy.
+"group ends" are the frames ft·k (ft: the temporal factor), the rest share their latent frame with
+ft - 1 others. The renders themselves (no autoencoder) are fitted as well: the fit's own accuracy.
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ import collections
 import numpy as np
 import torch
 
-from kinema.data.dataset import to_model_video, to_uint8_frames
 from kinema.eval.scores import _build, _shape_items
+from kinema.eval.vae_eval import reconstruct
 from kinema.eval.worldbench import SuiteArgs, suite_clips
 from kinema.models.vae import load_vae
 
@@ -28,17 +28,16 @@ def probe(vae: torch.nn.Module | None, clips: list) -> tuple[dict[str, list[bool
     (true, fitted) confusion counts."""
     hits: dict[str, list[bool]] = collections.defaultdict(list)
     confusion: collections.Counter = collections.Counter()
+    ft = vae.cfg.temporal_factor if vae is not None else 4  # frames per latent frame after the first
     for clip in clips:
-        frames = np.ascontiguousarray(np.asarray(clip.frames))
+        frames = np.ascontiguousarray(np.asarray(clip.frames))  # (T, H, W, 3) uint8
         if vae is not None:
-            with torch.no_grad():
-                y = vae.decode(vae.encode(to_model_video(clip.frames)[None]).mode())  # (1, C, T, H, W)
-            frames = np.ascontiguousarray(to_uint8_frames(y)[0])
+            frames = reconstruct(vae, frames)
         c = _build(frames, clip.truth)
         for i, items in _shape_items(c, per_object=10**6).items():
             for k, fitted in items:
                 ok = fitted == c.shapes[i]
-                where = "frame 0" if k == 0 else "group ends" if k % 4 == 0 else "other frames"
+                where = "frame 0" if k == 0 else "group ends" if k % ft == 0 else "other frames"
                 for key in ("all", where, c.shapes[i]):
                     hits[key].append(ok)
                 confusion[(c.shapes[i], fitted or "none")] += 1

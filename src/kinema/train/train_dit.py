@@ -856,7 +856,7 @@ def _init_from(folder: str, dit: DiT, text: torch.nn.Module) -> None:
     bundle = load_bundle(folder)
     old, new = bundle.dit.cfg, dit.cfg
     grows = old.frame_pos == 0 and new.frame_pos > 0
-    new_latent = (old.in_channels, tuple(old.patch)) != (new.in_channels, tuple(new.patch))
+    new_latent = (old.in_channels, old.patch) != (new.in_channels, new.patch)  # patch: a tuple (DiTConfig)
     if dataclasses.replace(old, frame_pos=new.frame_pos if grows else old.frame_pos,
                            in_channels=new.in_channels, patch=new.patch) != new:
         raise KinemaError(f"cannot start from {folder}: its DiT config {old} differs from this run's "
