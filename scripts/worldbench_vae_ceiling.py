@@ -11,8 +11,8 @@ import json
 
 import torch
 
-from kinema.data.dataset import to_model_video, to_uint8_frames
 from kinema.eval.scores import score_clip
+from kinema.eval.vae_eval import reconstruct
 from kinema.eval.worldbench import SuiteArgs, suite_clips, summarise
 from kinema.models.vae import load_vae
 
@@ -27,9 +27,7 @@ def main() -> None:
     vae = load_vae(ns.vae).eval()
     recs = []
     for clip in suite_clips(SuiteArgs(prompts=ns.prompts, seed=ns.seed)):
-        with torch.no_grad():
-            y = vae.decode(vae.encode(to_model_video(clip.frames)[None]).mode())
-        recs.append({"scores": score_clip(to_uint8_frames(y)[0], clip.truth)["scores"]})
+        recs.append({"scores": score_clip(reconstruct(vae, clip.frames), clip.truth)["scores"]})
     s = summarise(recs)
     dims = {k: None if v["mean"] is None else round(v["mean"], 3) for k, v in s["dimensions"].items()}
     print(json.dumps({"vae": ns.vae, "dimensions": dims, "overall": round(s["overall"], 3)}, indent=2))

@@ -145,3 +145,13 @@ def test_object_weight_counts_object_pixels_more():
     plain_in, _ = vae_loss(cfg, x, inside, kl, 1)
     plain_out, _ = vae_loss(cfg, x, outside, kl, 1)
     assert plain_in.item() == pytest.approx(plain_out.item())
+
+
+def test_every_vae_preset_can_be_trained():
+    """The trainer's ``preset`` choices are exactly the model's presets (a new preset is added in both)."""
+    import typing
+
+    from kinema.models.vae import VAE_PRESETS
+
+    hints = typing.get_type_hints(VAETrainConfig)
+    assert set(typing.get_args(hints["preset"])) == set(VAE_PRESETS)
