@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import typing
 
 import numpy as np
 import pytest
@@ -12,7 +13,7 @@ from kinema.cli import main
 from kinema.config import load_config
 from kinema.errors import KinemaError
 from kinema.eval.vae_eval import evaluate, fit_video, reconstruct, resolve_vae, world_videos
-from kinema.models.vae import load_vae
+from kinema.models.vae import VAE_PRESETS, load_vae
 from kinema.train.checkpoint import load_state
 from kinema.train.train_vae import VAETrainConfig, train_vae
 
@@ -149,9 +150,5 @@ def test_object_weight_counts_object_pixels_more():
 
 def test_every_vae_preset_can_be_trained():
     """The trainer's ``preset`` choices are exactly the model's presets (a new preset is added in both)."""
-    import typing
-
-    from kinema.models.vae import VAE_PRESETS
-
     hints = typing.get_type_hints(VAETrainConfig)
     assert set(typing.get_args(hints["preset"])) == set(VAE_PRESETS)
