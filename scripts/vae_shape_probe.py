@@ -17,30 +17,26 @@ import collections
 import numpy as np
 import torch
 
-from kinema.eval.scores import _build, _shape_items
+from kinema.eval.scores import shape_fits
 from kinema.eval.vae_eval import reconstruct
 from kinema.eval.worldbench import SuiteArgs, suite_clips
 from kinema.models.vae import load_vae
 
 
-def probe(vae: torch.nn.Module | None, clips: list) -> tuple[dict[str, list[bool]], collections.Counter]:
+def probe(vae: torch.nn.Module | None, clips: list, ft: int) -> tuple[dict[str, list[bool]], collections.Counter]:
     """Per group ("all", "frame 0", "group ends", "other frames", each true shape): hits; and the
-    (true, fitted) confusion counts."""
+    (true, fitted) confusion counts. ``ft``: the temporal factor that groups the frames."""
     hits: dict[str, list[bool]] = collections.defaultdict(list)
     confusion: collections.Counter = collections.Counter()
-    ft = vae.cfg.temporal_factor if vae is not None else 4  # frames per latent frame after the first
     for clip in clips:
         frames = np.ascontiguousarray(np.asarray(clip.frames))  # (T, H, W, 3) uint8
         if vae is not None:
             frames = reconstruct(vae, frames)
-        c = _build(frames, clip.truth)
-        for i, items in _shape_items(c, per_object=10**6).items():
-            for k, fitted in items:
-                ok = fitted == c.shapes[i]
-                where = "frame 0" if k == 0 else "group ends" if k % ft == 0 else "other frames"
-                for key in ("all", where, c.shapes[i]):
-                    hits[key].append(ok)
-                confusion[(c.shapes[i], fitted or "none")] += 1
+        for _, k, true, fitted in shape_fits(frames, clip.truth):
+            where = "frame 0" if k == 0 else "group ends" if k % ft == 0 else "other frames"
+            for key in ("all", where, true):
+                hits[key].append(fitted == true)
+            confusion[(true, fitted or "none")] += 1
     return hits, confusion
 
 
@@ -53,7 +49,10 @@ def main() -> None:
     torch.set_num_threads(1)
     clips = list(suite_clips(SuiteArgs(prompts=ns.prompts, seed=ns.seed)))
     runs = {"renders": None, **{path: load_vae(path).eval() for path in ns.vae}}
-    results = {name: probe(vae, clips) for name, vae in runs.items()}
+    # the renders have no autoencoder: they are grouped by the first one's temporal factor
+    fts = [vae.cfg.temporal_factor for vae in runs.values() if vae is not None]
+    results = {name: probe(vae, clips, vae.cfg.temporal_factor if vae is not None else fts[0] if fts else 4)
+               for name, vae in runs.items()}
     keys = ["all", "frame 0", "group ends", "other frames"]
     keys += sorted({k for hits, _ in results.values() for k in hits} - set(keys))
     print(f"{'':14}" + "".join(f"{name[-34:]:>36}" for name in results))

@@ -13,7 +13,14 @@ from kinema.cli import main
 from kinema.errors import KinemaError
 from kinema.eval.corrupt import CORRUPTIONS
 from kinema.eval.fd import FEATURE_NAMES, clip_features, frechet_distance
-from kinema.eval.scores import CAPTION_DIMENSIONS, DIMENSIONS, score_caption, score_clip, score_windows
+from kinema.eval.scores import (
+    CAPTION_DIMENSIONS,
+    DIMENSIONS,
+    score_caption,
+    score_clip,
+    score_windows,
+    shape_fits,
+)
 from kinema.eval.worldbench import SuiteArgs, run_model, suite_clips, suite_seeds
 from kinema.world import render_clip
 
@@ -131,6 +138,24 @@ def test_single_images_score_what_one_frame_shows():
     assert all(s["colour"] == 0.0 and s["stability"] is None for s in blank)
     with pytest.raises(KinemaError, match="positive int"):
         suite_seeds(SuiteArgs(frames=0))
+
+
+def test_shape_fits_are_what_the_shape_score_averages(clips, clean):
+    for c, scores in zip(clips[:8], clean[:8], strict=True):
+        capped = shape_fits(c.frames, c.truth, per_object=8)
+        every = shape_fits(c.frames, c.truth)
+        assert set(capped) <= set(every)
+        for i in {obj for obj, *_ in every}:
+            assert sum(obj == i for obj, *_ in capped) == min(8, sum(obj == i for obj, *_ in every))
+        if scores["shape"] is None:
+            assert capped == []
+            continue
+        assert np.mean([fitted == true for *_, true, fitted in capped]) == pytest.approx(scores["shape"])
+        assert all(true == c.truth["objects"][i]["shape"] for i, _, true, _ in every)
+    # on a blank video no object is found: every fit is None
+    c = next(c for c, s in zip(clips, clean, strict=True) if s["shape"] is not None)
+    fits = shape_fits(np.zeros_like(c.frames), c.truth)
+    assert fits and all(fitted is None for *_, fitted in fits)
 
 
 def test_caption_only_scoring(clips):

@@ -493,6 +493,18 @@ def score_clip(video: np.ndarray, truth: dict) -> dict:
     return {"scores": scores, "details": details}
 
 
+def shape_fits(video: np.ndarray, truth: dict, *, per_object: int | None = None) -> list[tuple[int, int, str, str | None]]:
+    """The shape fits the shape score is made of: ``(object, frame, true shape, fitted shape or None)``
+    for every object frame the scorer may use (fully visible, radius >= ``MIN_SHAPE_PX``).
+
+    ``per_object`` caps the frames per object as WorldBench does (8, evenly spaced); ``None`` keeps
+    them all. ``None`` as the fitted shape means no blob of the object's colour was found there.
+    """
+    c = _build(video, truth)
+    items = _shape_items(c, per_object=len(c.frames) if per_object is None else per_object)
+    return [(i, k, c.shapes[i], fitted) for i, lst in items.items() for k, fitted in lst]
+
+
 def slice_truth(truth: dict, start: int, stop: int) -> dict:
     """The truth of frames ``start:stop`` (events re-indexed to the window; ones outside dropped)."""
     frames = truth["frames"][start:stop]
