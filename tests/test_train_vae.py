@@ -148,6 +148,32 @@ def test_object_weight_counts_object_pixels_more():
     assert plain_in.item() == pytest.approx(plain_out.item())
 
 
+def test_edge_weight_penalises_blur_not_a_constant_offset():
+    from kinema.train.train_vae import edge_error, pixel_weight, vae_loss
+
+    x = -torch.ones(1, 3, 1, 16, 16)
+    x[..., 4:12, 4:12] = 1.0  # a sharp square
+    offset = x + 0.25  # the same picture, 0.25 brighter: no gradient error
+    blur = torch.nn.functional.avg_pool3d(x, (1, 3, 3), stride=1, padding=(0, 1, 1), count_include_pad=False)
+    assert edge_error(x, x).item() == 0.0 and edge_error(x, offset).item() == pytest.approx(0.0, abs=1e-7)
+    assert edge_error(x, blur).item() > 0.05
+    # the per-pixel weight counts the object's edges more: an error inside its (grown) box weighs more
+    mask = torch.zeros(1, 1, 16, 16, dtype=torch.bool)
+    mask[0, 0, 4:12, 4:12] = True
+    w = pixel_weight(mask, 9.0, grow=0)
+    inside, outside = x.clone(), x.clone()
+    inside[..., 6, 6] = 0.0
+    outside[..., 0, 0] = 0.0
+    assert edge_error(x, inside, w).item() > 5 * edge_error(x, outside, w).item()
+    # in the loss: added with its weight, logged, and absent when the weight is 0
+    kl = torch.zeros(1)
+    plain, logs0 = vae_loss(VAETrainConfig(), x, blur, kl, 1)
+    with_edge, logs = vae_loss(VAETrainConfig(edge_weight=2.0), x, blur, kl, 1)
+    assert "edge" not in logs0 and with_edge.item() == pytest.approx(plain.item() + 2.0 * logs["edge"], rel=1e-5)
+    with pytest.raises(KinemaError, match="edge_weight must be >= 0"):
+        VAETrainConfig(edge_weight=-1.0)
+
+
 def test_every_vae_preset_can_be_trained():
     """The trainer's ``preset`` choices are exactly the model's presets (a new preset is added in both)."""
     hints = typing.get_type_hints(VAETrainConfig)

@@ -3,11 +3,13 @@
 Loss per step (video x in [-1, 1], reconstruction x̂ from a posterior sample):
 
     L = l1_weight · |x̂ - x|_w  +  ssim_weight · (1 - SSIM(x̂, x))  +  kl_weight · KL / latent size
-        [+ adv_weight · hinge generator loss, from step adv_start]
+        [+ edge_weight · |∇x̂ - ∇x|_w]  [+ adv_weight · hinge generator loss, from step adv_start]
 
 ``|x̂ - x|_w`` is the plain mean absolute error, or with ``object_weight`` > 0 on world clips the
 mean weighted by ``1 + object_weight`` inside the objects' boxes (``batch["object_mask"]``): small
 objects are a few percent of the pixels, so an unweighted loss lets the model blur them into blobs.
+``edge_weight`` adds the same weighted mean on the horizontal and vertical pixel differences (a
+gradient-difference term): a rounded corner or a soft edge costs little L1 but a lot of gradient.
 
 ``train_part = "decoder"`` fine-tunes only the decoder of an ``init`` autoencoder: the encoder is
 frozen and its latent scale/shift are kept, so the latents (and every diffusion model trained on
@@ -79,6 +81,7 @@ class VAETrainConfig:
     init: str = ""  # a vae.safetensors whose weights start a new run (same architecture, or fewer latent channels)
     train_part: Literal["all", "decoder"] = "all"  # "decoder": frozen encoder (needs init), latents unchanged
     object_weight: float = 0.0  # extra L1 weight inside world objects' boxes (world data only)
+    edge_weight: float = 0.0  # weight of the gradient-difference term (sharp edges and corners); 0 = off
 
     def __post_init__(self) -> None:
         if self.train_part == "decoder" and not self.init:
@@ -86,8 +89,9 @@ class VAETrainConfig:
                               "vae.safetensors (a fresh encoder would make meaningless latents)")
         if self.data.source == "latents":
             raise KinemaError("the autoencoder trains on videos: data.source must be world or videos, not latents")
-        if self.object_weight < 0:
-            raise KinemaError(f"object_weight must be >= 0, got {self.object_weight}")
+        for name in ("object_weight", "edge_weight"):
+            if not getattr(self, name) >= 0:
+                raise KinemaError(f"{name} must be >= 0, got {getattr(self, name)}")
 
 
 def _autocast(enabled: bool, device: torch.device) -> contextlib.AbstractContextManager:
@@ -105,20 +109,44 @@ def pixel_weight(object_mask: torch.Tensor, object_weight: float, *, grow: int =
     return 1.0 + object_weight * m
 
 
+def _weighted_mean(err: torch.Tensor, weight: torch.Tensor | None) -> torch.Tensor:
+    return err.mean() if weight is None else (err * weight).mean() / weight.expand_as(err).mean()
+
+
+def edge_error(x: torch.Tensor, recon: torch.Tensor, weight: torch.Tensor | None = None) -> torch.Tensor:
+    """Gradient-difference error: mean ``|∇x̂ - ∇x|`` over horizontal and vertical neighbour pairs.
+    x, recon: (B, C, T, H, W); weight: optional (B, 1, T, H, W) per-pixel weight (each pair takes
+    the larger of its two pixels' weights). Zero for a reconstruction off by a constant."""
+    def grads(v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return v[..., :, 1:] - v[..., :, :-1], v[..., 1:, :] - v[..., :-1, :]
+
+    (gx, gy), (rx, ry) = grads(x), grads(recon)
+    wx = wy = None
+    if weight is not None:
+        wx = torch.maximum(weight[..., :, 1:], weight[..., :, :-1])
+        wy = torch.maximum(weight[..., 1:, :], weight[..., :-1, :])
+    return 0.5 * (_weighted_mean((rx - gx).abs(), wx) + _weighted_mean((ry - gy).abs(), wy))
+
+
 def vae_loss(
     cfg: VAETrainConfig, x: torch.Tensor, recon: torch.Tensor, kl: torch.Tensor, latent_numel: int,
     weight: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, dict[str, float]]:
-    """Reconstruction + structure + KL loss. x, recon: (B, C, T, H, W); kl: (B,) summed per sample;
-    weight: optional per-pixel L1 weight broadcastable to x (``pixel_weight``)."""
+    """Reconstruction + structure + KL (+ edge) loss. x, recon: (B, C, T, H, W); kl: (B,) summed per
+    sample; weight: optional per-pixel L1 weight (B, 1, T, H, W) (``pixel_weight``)."""
     recon = recon.float()
     err = (recon - x).abs()
     l1 = err.mean()
-    rec = l1 if weight is None else (err * weight).mean() / weight.expand_as(err).mean()
+    rec = _weighted_mean(err, weight)
     s = ssim(recon, x).mean()
     kl_term = kl.mean() / latent_numel
     loss = cfg.l1_weight * rec + cfg.ssim_weight * (1 - s) + cfg.kl_weight * kl_term
-    return loss, {"l1": l1.item(), "ssim": s.item(), "kl": kl_term.item()}
+    logs = {"l1": l1.item(), "ssim": s.item(), "kl": kl_term.item()}
+    if cfg.edge_weight > 0:
+        edge = edge_error(x, recon, weight)
+        loss = loss + cfg.edge_weight * edge
+        logs["edge"] = edge.item()
+    return loss, logs
 
 
 @torch.no_grad()
