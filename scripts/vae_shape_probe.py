@@ -50,8 +50,8 @@ def main() -> None:
     clips = list(suite_clips(SuiteArgs(prompts=ns.prompts, seed=ns.seed)))
     runs = {"renders": None, **{path: load_vae(path).eval() for path in ns.vae}}
     # the renders have no autoencoder: they are grouped by the first one's temporal factor
-    fts = [vae.cfg.temporal_factor for vae in runs.values() if vae is not None]
-    results = {name: probe(vae, clips, vae.cfg.temporal_factor if vae is not None else fts[0] if fts else 4)
+    render_ft = next((vae.cfg.temporal_factor for vae in runs.values() if vae is not None), 4)
+    results = {name: probe(vae, clips, render_ft if vae is None else vae.cfg.temporal_factor)
                for name, vae in runs.items()}
     keys = ["all", "frame 0", "group ends", "other frames"]
     keys += sorted({k for hits, _ in results.values() for k in hits} - set(keys))
