@@ -23,11 +23,11 @@ from __future__ import annotations
 import argparse
 import json
 import math
-from pathlib import Path
 
 import numpy as np
 import torch
 
+from kinema.atomic import atomic_write_text
 from kinema.eval.track import detect
 from kinema.pipeline import Pipeline
 from kinema.world.vocab import DIRECTIONS
@@ -109,7 +109,7 @@ def main() -> None:
         summary[f"contrast_{a}_{b}"] = con
         print(f"paired contrast {a}/{b}: {con['mean_px']:.2f} px ({con['above_1px']:.2f} of {len(c)} pairs above 1 px)")
     if ns.json:
-        Path(ns.json).write_text(json.dumps({"model": ns.model, "summary": summary, "clips": rows}, indent=1))
+        atomic_write_text(ns.json, json.dumps({"model": ns.model, "summary": summary, "clips": rows}, indent=1))
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@ kinema eval worldbench --checkpoint DIR --out DIR [--prompts N --seed K --ground
 kinema eval worldbench --videos DIR --out DIR [--compare OTHER/report.json ...]
 kinema eval worldbench --ground-truth --out DIR [--prompts N --seed K]
 kinema eval report A/report.json B/report.json ... -o DIR
+kinema eval keep BASE_SCORECARD NEW_SCORECARD [--tolerance 0.01] [--json OUT]
 """
 
 from __future__ import annotations
@@ -11,9 +12,10 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from kinema.errors import KinemaError
+
 
 def _worldbench(ns: argparse.Namespace) -> int:
-    from kinema.errors import KinemaError
     from kinema.eval.report import format_table, load_runs, write_report
     from kinema.eval.worldbench import (
         SuiteArgs,
@@ -116,6 +118,24 @@ def _report(ns: argparse.Namespace) -> int:
     return 0
 
 
+def _keep(ns: argparse.Namespace) -> int:
+    import dataclasses
+    import json
+
+    from kinema.atomic import atomic_write_text
+    from kinema.eval.keep import decide, format_verdict, load_scorecard
+
+    if ns.tolerance < 0:
+        raise KinemaError(f"--tolerance must be >= 0, got {ns.tolerance}")
+    base, new = load_scorecard(ns.base), load_scorecard(ns.new)
+    verdict = decide(base, new, ns.tolerance)
+    print(format_verdict(base, new, verdict))
+    if ns.json:
+        data = {"base": dataclasses.asdict(base), "new": dataclasses.asdict(new), **dataclasses.asdict(verdict)}
+        atomic_write_text(ns.json, json.dumps(data, indent=1) + "\n")
+    return 0 if verdict.keep else 1
+
+
 def add_eval_commands(sub: argparse._SubParsersAction) -> None:
     """Add ``eval worldbench`` and ``eval report`` to the CLI's subcommands."""
     ev = sub.add_parser("eval", help="WorldBench: score videos against the procedural world's ground truth")
@@ -169,3 +189,14 @@ def add_eval_commands(sub: argparse._SubParsersAction) -> None:
     rp.add_argument("reports", nargs="+", metavar="REPORT", help="report.json files or their folders")
     rp.add_argument("-o", "--output", required=True, help="output folder")
     rp.set_defaults(func=_report)
+    kp = ev_sub.add_parser(
+        "keep",
+        help="the keep rule: does NEW replace BASE as the default? (exit 0 keep, 1 refuse or undecided)",
+    )
+    kp.add_argument("base", help="scorecard folder of the committed model (scripts/scorecard.sh)")
+    kp.add_argument("new", help="scorecard folder of the candidate")
+    kp.add_argument(
+        "--tolerance", type=float, default=0.01, help="largest drop allowed on one suite (default 0.01)"
+    )
+    kp.add_argument("--json", default=None, help="also write both cards and the verdict here")
+    kp.set_defaults(func=_keep)
