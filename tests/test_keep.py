@@ -8,13 +8,15 @@ import pytest
 
 from kinema.cli import main
 from kinema.errors import KinemaError
-from kinema.eval.keep import SUITES, decide, load_scorecard
+from kinema.eval.keep import SUITES, _overall, _score_matrix, decide, load_scorecard, paired_bootstrap
+from kinema.eval.scores import DIMENSIONS
+from kinema.eval.worldbench import summarise
 
 
-def card(folder, scores, motion=(0.9, 20.0, 24.0), seeds=None):
+def card(folder, scores, motion=(0.9, 20.0, 24.0), seeds=None, clips=None):
     """A scorecard folder with the three suites' overall scores and (unless None) a motion probe."""
     for (name, prompts, seed), overall in zip(SUITES, scores, strict=True):
-        run = {"name": "model", "overall": overall, "dimensions": {}, "clips": [],
+        run = {"name": "model", "overall": overall, "dimensions": {}, "clips": (clips or {}).get(name, []),
                "suite": {"prompts": prompts, "seed": seed if seeds is None else seeds}}
         (folder / name).mkdir(parents=True)
         (folder / name / "report.json").write_text(json.dumps({"runs": [run]}))
@@ -97,3 +99,49 @@ def test_cli_exit_status_and_json(tmp_path, capsys):
     assert "verdict: REFUSE" in capsys.readouterr().out
     assert main(["eval", "keep", str(a), str(tmp_path / "missing")]) == 2
     assert "no scorecard folder" in capsys.readouterr().err
+
+
+def clip_set(rng, n, offset=0.0, captions="abcdefghijklmnopqrstuvwxyz"):
+    """``n`` clips with random scores (some dimensions N/A), every score moved by ``offset``."""
+    out = []
+    for i in range(n):
+        scores = {d: (None if rng.random() < 0.3 else float(rng.random()) + offset) for d in DIMENSIONS}
+        out.append({"caption": captions[i % len(captions)] + str(i), "scores": scores})
+    return out
+
+
+def suites_of(clips):
+    return {name: c for (name, _, _), c in zip(SUITES, clips, strict=True)}
+
+
+def test_bootstrap_overall_is_worldbench_overall():
+    import numpy as np
+
+    clips = clip_set(np.random.default_rng(0), 20)
+    m = _score_matrix(clips)
+    assert _overall(m[None])[0] == pytest.approx(summarise(clips)["overall"])
+
+
+def test_paired_bootstrap(tmp_path):
+    import numpy as np
+
+    rng = np.random.default_rng(1)
+    base_clips = [clip_set(rng, 24) for _ in SUITES]
+    base = load_scorecard(card(tmp_path / "a", [0.5] * 3, clips=suites_of(base_clips)))
+    same = paired_bootstrap(base, base)
+    assert same["change"] == 0 and same["low"] == same["high"] == 0 and same["ahead"] == 0
+    # every clip better by 0.05 in every dimension: the interval sits at +0.05, ahead every time
+    better = [[{**c, "scores": {d: None if v is None else v + 0.05 for d, v in c["scores"].items()}}
+               for c in cs] for cs in base_clips]
+    new = load_scorecard(card(tmp_path / "b", [0.55] * 3, clips=suites_of(better)))
+    b = paired_bootstrap(base, new)
+    assert b["low"] == pytest.approx(0.05) and b["high"] == pytest.approx(0.05) and b["ahead"] == 1.0
+    # an unrelated model of the same quality: a wide interval around 0
+    other = load_scorecard(card(tmp_path / "c", [0.5] * 3, clips=suites_of([clip_set(rng, 24) for _ in SUITES])))
+    o = paired_bootstrap(base, other)
+    assert o["low"] < 0 < o["high"] and o["high"] - o["low"] > 0.02 and 0 < o["ahead"] < 1
+    # different prompts (or a card without clips) cannot be paired
+    shifted = load_scorecard(card(tmp_path / "d", [0.5] * 3,
+                                  clips=suites_of([clip_set(rng, 24, captions="zyx") for _ in SUITES])))
+    assert paired_bootstrap(base, shifted) is None
+    assert paired_bootstrap(base, load_scorecard(card(tmp_path / "e", [0.5] * 3))) is None

@@ -123,15 +123,17 @@ def _keep(ns: argparse.Namespace) -> int:
     import json
 
     from kinema.atomic import atomic_write_text
-    from kinema.eval.keep import decide, format_verdict, load_scorecard
+    from kinema.eval.keep import decide, format_verdict, load_scorecard, paired_bootstrap
 
     if ns.tolerance < 0:
         raise KinemaError(f"--tolerance must be >= 0, got {ns.tolerance}")
     base, new = load_scorecard(ns.base), load_scorecard(ns.new)
     verdict = decide(base, new, ns.tolerance)
-    print(format_verdict(base, new, verdict))
+    boot = paired_bootstrap(base, new)
+    print(format_verdict(base, new, verdict, boot))
     if ns.json:
-        data = {"base": dataclasses.asdict(base), "new": dataclasses.asdict(new), **dataclasses.asdict(verdict)}
+        cards = {k: {f: v for f, v in dataclasses.asdict(c).items() if f != "clips"} for k, c in (("base", base), ("new", new))}
+        data = {**cards, **dataclasses.asdict(verdict), "bootstrap": boot}
         atomic_write_text(ns.json, json.dumps(data, indent=1) + "\n")
     return 0 if verdict.keep else 1
 

@@ -12,16 +12,24 @@ The new model is kept when (README, "Training the default model"):
 - no suite is more than ``tolerance`` (0.01) lower, and
 - the motion probe's "follows" and both paired contrasts are no lower (when either card lacks
   ``motion.json`` the rule cannot be decided and says so).
+
+Beside the verdict, ``paired_bootstrap`` says how much of a change is noise: the same prompts are
+resampled for both models (per suite, with replacement) and the change in the three-suite mean
+is recomputed each time, which gives an interval and how often the new model comes out ahead.
 """
 
 from __future__ import annotations
 
 import json
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+
 from kinema.errors import KinemaError
 from kinema.eval.report import load_runs
+from kinema.eval.scores import DIMENSIONS
 
 SUITES = (("wb_48", 48, 0), ("wb_48s1", 48, 1), ("wb_24", 24, 0))
 """(folder, prompts, seed) of the three suites the rule compares."""
@@ -35,6 +43,7 @@ class Scorecard:
     path: str
     suites: dict[str, float]
     motion: dict[str, float] | None
+    clips: dict[str, list[dict]] = field(default_factory=dict, repr=False)  # per suite, for the bootstrap
 
     @property
     def mean(self) -> float:
@@ -52,7 +61,7 @@ def load_scorecard(folder: str | Path) -> Scorecard:
     folder = Path(folder)
     if not folder.is_dir():
         raise KinemaError(f"no scorecard folder at {folder} (write one with scripts/scorecard.sh MODEL {folder})")
-    suites = {}
+    suites, clips = {}, {}
     for name, prompts, seed in SUITES:
         report = folder / name / "report.json"
         if not report.is_file():
@@ -70,6 +79,7 @@ def load_scorecard(folder: str | Path) -> Scorecard:
         if run.get("overall") is None:
             raise KinemaError(f"{report} has no overall score")
         suites[name] = float(run["overall"])
+        clips[name] = run["clips"]
     motion = None
     mpath = folder / "motion.json"
     if mpath.is_file():
@@ -82,7 +92,7 @@ def load_scorecard(folder: str | Path) -> Scorecard:
             }
         except (ValueError, KeyError, TypeError) as e:
             raise KinemaError(f"{mpath} is not a motion probe summary (scripts/motion_probe.py --json): {e}") from e
-    return Scorecard(str(folder), suites, motion)
+    return Scorecard(str(folder), suites, motion, clips)
 
 
 def decide(base: Scorecard, new: Scorecard, tolerance: float = 0.01) -> Verdict:
@@ -107,7 +117,45 @@ def decide(base: Scorecard, new: Scorecard, tolerance: float = 0.01) -> Verdict:
     return Verdict(keep, reasons)
 
 
-def format_verdict(base: Scorecard, new: Scorecard, verdict: Verdict) -> str:
+def _score_matrix(clips: list[dict]) -> np.ndarray:
+    """``(clips, dimensions)`` scores, NaN where a dimension does not apply."""
+    return np.array(
+        [[np.nan if c["scores"].get(d) is None else c["scores"][d] for d in DIMENSIONS] for c in clips], dtype=float
+    ).reshape(len(clips), len(DIMENSIONS))
+
+
+def _overall(m: np.ndarray) -> np.ndarray:
+    """WorldBench's overall (mean of the dimension means) of ``(R, clips, dims)`` resamples: ``(R,)``."""
+    with np.errstate(invalid="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN dimensions are left out, as in summarise
+        return np.nanmean(np.nanmean(m, axis=1), axis=1)
+
+
+def paired_bootstrap(
+    base: Scorecard, new: Scorecard, resamples: int = 2000, seed: int = 0
+) -> dict[str, float] | None:
+    """Change in the three-suite mean under resampled prompts (module docstring): ``{"change",
+    "low", "high" (5th and 95th percentiles), "ahead" (share of resamples where new > base)}``;
+    None when a card has no clips or the two cards' suites hold different prompts."""
+    rng = np.random.default_rng(seed)
+    diffs = np.zeros(resamples)
+    for name, _, _ in SUITES:
+        a, b = base.clips.get(name), new.clips.get(name)
+        if not a or not b or [c["caption"] for c in a] != [c["caption"] for c in b]:
+            return None
+        idx = rng.integers(0, len(a), size=(resamples, len(a)))
+        diffs += _overall(_score_matrix(b)[idx]) - _overall(_score_matrix(a)[idx])
+    diffs /= len(SUITES)
+    low, high = np.percentile(diffs, [5, 95])
+    return {
+        "change": new.mean - base.mean,
+        "low": float(low),
+        "high": float(high),
+        "ahead": float((diffs > 0).mean()),
+    }
+
+
+def format_verdict(base: Scorecard, new: Scorecard, verdict: Verdict, boot: dict | None = None) -> str:
     """The side-by-side table and the verdict as plain text."""
     lines = [f"{'':22s}{'base':>10s}{'new':>10s}{'change':>10s}"]
     for name, _, _ in SUITES:
@@ -118,6 +166,11 @@ def format_verdict(base: Scorecard, new: Scorecard, verdict: Verdict) -> str:
         for key in MOTION:
             b, n = base.motion[key], new.motion[key]
             lines.append(f"{'motion ' + key:22s}{b:10.2f}{n:10.2f}{n - b:+10.2f}")
+    if boot is not None:
+        lines.append(
+            f"paired bootstrap over prompts: mean change {boot['change']:+.3f}, 90% interval "
+            f"[{boot['low']:+.3f}, {boot['high']:+.3f}], new ahead in {boot['ahead']:.0%} of resamples"
+        )
     word = {True: "KEEP", False: "REFUSE", None: "UNDECIDED"}[verdict.keep]
     lines.append(f"verdict: {word}" + "".join(f"\n  - {r}" for r in verdict.reasons))
     return "\n".join(lines)
