@@ -157,15 +157,15 @@ def paired_bootstrap(
 
 def format_verdict(base: Scorecard, new: Scorecard, verdict: Verdict, boot: dict | None = None) -> str:
     """The side-by-side table and the verdict as plain text."""
-    lines = [f"{'':22s}{'base':>10s}{'new':>10s}{'change':>10s}"]
+    lines = [f"{'':28s}{'base':>10s}{'new':>10s}{'change':>10s}"]
     for name, _, _ in SUITES:
         b, n = base.suites[name], new.suites[name]
-        lines.append(f"{name:22s}{b:10.3f}{n:10.3f}{n - b:+10.3f}")
-    lines.append(f"{'mean':22s}{base.mean:10.3f}{new.mean:10.3f}{new.mean - base.mean:+10.3f}")
+        lines.append(f"{name:28s}{b:10.3f}{n:10.3f}{n - b:+10.3f}")
+    lines.append(f"{'mean':28s}{base.mean:10.3f}{new.mean:10.3f}{new.mean - base.mean:+10.3f}")
     if base.motion and new.motion:
         for key in MOTION:
             b, n = base.motion[key], new.motion[key]
-            lines.append(f"{'motion ' + key:22s}{b:10.2f}{n:10.2f}{n - b:+10.2f}")
+            lines.append(f"{'motion ' + key:28s}{b:10.2f}{n:10.2f}{n - b:+10.2f}")
     if boot is not None:
         lines.append(
             f"paired bootstrap over prompts: mean change {boot['change']:+.3f}, 90% interval "
