@@ -16,12 +16,22 @@ here=$(cd "$(dirname "$0")/.." && pwd)
 kinema=${KINEMA:-$here/.venv/bin/kinema}
 python=${PYTHON:-$here/.venv/bin/python}
 mkdir -p "$out"
+# run LOG CMD...: CMD's output goes to LOG; when it fails, the end of LOG is shown and the card stops
+run() {
+    local log=$1
+    shift
+    if ! "$@" > "$log" 2>&1; then
+        tail -5 "$log" >&2
+        echo "scorecard: failed, see $log" >&2
+        exit 1
+    fi
+}
 for suite in "wb_48 48 0" "wb_48s1 48 1" "wb_24 24 0"; do
     set -- $suite
-    "$kinema" eval worldbench --checkpoint "$model" --out "$out/$1" --prompts "$2" --seed "$3" \
-        --threads "$threads" -q > "$out/$1.log" 2>&1
+    run "$out/$1.log" "$kinema" eval worldbench --checkpoint "$model" --out "$out/$1" --prompts "$2" \
+        --seed "$3" --threads "$threads" -q
     grep overall "$out/$1.log"
 done
-PYTHONPATH="$here/src" "$python" "$here/scripts/motion_probe.py" "$model" --threads "$threads" \
-    --json "$out/motion.json" > "$out/motion.log" 2>&1
+PYTHONPATH="$here/src" run "$out/motion.log" "$python" "$here/scripts/motion_probe.py" "$model" \
+    --threads "$threads" --json "$out/motion.json"
 tail -3 "$out/motion.log"

@@ -46,7 +46,7 @@ def test_a_better_model_is_kept(tmp_path):
     ("scores", "motion", "reason"),
     [
         ([0.58, 0.61, 0.60], (0.9, 20.0, 24.0), "mean"),  # equal is not better
-        ([0.62, 0.59, 0.64], (0.9, 20.0, 24.0), "wb_48s1 is 0.020 lower"),  # phase 12's refusal
+        ([0.62, 0.59, 0.64], (0.9, 20.0, 24.0), "wb_48s1 is 0.020 lower"),  # session 12's refused try
         ([0.60, 0.62, 0.62], (0.85, 20.0, 24.0), "motion follows"),
         ([0.60, 0.62, 0.62], (0.9, 20.0, 23.5), "motion contrast_down_up"),
     ],
@@ -101,11 +101,11 @@ def test_cli_exit_status_and_json(tmp_path, capsys):
     assert "no scorecard folder" in capsys.readouterr().err
 
 
-def clip_set(rng, n, offset=0.0, captions="abcdefghijklmnopqrstuvwxyz"):
-    """``n`` clips with random scores (some dimensions N/A), every score moved by ``offset``."""
+def clip_set(rng, n, captions="abcdefghijklmnopqrstuvwxyz"):
+    """``n`` clips with random scores (some dimensions N/A)."""
     out = []
     for i in range(n):
-        scores = {d: (None if rng.random() < 0.3 else float(rng.random()) + offset) for d in DIMENSIONS}
+        scores = {d: (None if rng.random() < 0.3 else float(rng.random())) for d in DIMENSIONS}
         out.append({"caption": captions[i % len(captions)] + str(i), "scores": scores})
     return out
 

@@ -139,7 +139,7 @@ def _keep(ns: argparse.Namespace) -> int:
 
 
 def add_eval_commands(sub: argparse._SubParsersAction) -> None:
-    """Add ``eval worldbench`` and ``eval report`` to the CLI's subcommands."""
+    """Add ``eval worldbench``, ``eval report`` and ``eval keep`` to the CLI's subcommands."""
     ev = sub.add_parser("eval", help="WorldBench: score videos against the procedural world's ground truth")
     ev_sub = ev.add_subparsers(dest="eval_command", required=True, metavar="SUBCOMMAND")
     wb = ev_sub.add_parser(
