@@ -64,6 +64,17 @@ def test_a_drop_within_the_tolerance_is_allowed(tmp_path):
     assert decide(base, new, tolerance=0.005).keep is False
 
 
+def test_a_gain_within_the_tie_margin_keeps_the_base(tmp_path):
+    # session 13: one model's cards at 1 and 2 threads differed by +7e-7 in the mean
+    base = load_scorecard(card(tmp_path / "a", [0.58, 0.61, 0.60]))
+    same = load_scorecard(card(tmp_path / "b", [0.5800007, 0.6100003, 0.6000011]))
+    v = decide(base, same)
+    assert v.keep is False and "tie margin" in v.reasons[0]
+    assert decide(base, same, min_gain=0).keep is True  # the margin is what refuses it
+    small = load_scorecard(card(tmp_path / "c", [0.582, 0.61, 0.60]))  # +0.00067 in the mean
+    assert decide(base, small).keep is False and decide(base, small, min_gain=0.0005).keep is True
+
+
 def test_without_a_motion_probe_the_rule_is_undecided(tmp_path):
     base = load_scorecard(card(tmp_path / "a", [0.58, 0.61, 0.60]))
     new = load_scorecard(card(tmp_path / "b", [0.60, 0.62, 0.62], motion=None))
@@ -99,6 +110,10 @@ def test_cli_exit_status_and_json(tmp_path, capsys):
     assert "verdict: REFUSE" in capsys.readouterr().out
     assert main(["eval", "keep", str(a), str(tmp_path / "missing")]) == 2
     assert "no scorecard folder" in capsys.readouterr().err
+    assert main(["eval", "keep", str(a), str(b), "--min-gain", "0.05"]) == 1
+    assert "tie margin 0.05" in capsys.readouterr().out
+    assert main(["eval", "keep", str(a), str(b), "--min-gain", "-1"]) == 2
+    assert "--min-gain must be >= 0" in capsys.readouterr().err
 
 
 def clip_set(rng, n, captions="abcdefghijklmnopqrstuvwxyz"):

@@ -4,7 +4,7 @@ kinema eval worldbench --checkpoint DIR --out DIR [--prompts N --seed K --ground
 kinema eval worldbench --videos DIR --out DIR [--compare OTHER/report.json ...]
 kinema eval worldbench --ground-truth --out DIR [--prompts N --seed K]
 kinema eval report A/report.json B/report.json ... -o DIR
-kinema eval keep BASE_SCORECARD NEW_SCORECARD [--tolerance 0.01] [--json OUT]
+kinema eval keep BASE_SCORECARD NEW_SCORECARD [--tolerance 0.01] [--min-gain 0.001] [--json OUT]
 """
 
 from __future__ import annotations
@@ -127,8 +127,10 @@ def _keep(ns: argparse.Namespace) -> int:
 
     if ns.tolerance < 0:
         raise KinemaError(f"--tolerance must be >= 0, got {ns.tolerance}")
+    if ns.min_gain < 0:
+        raise KinemaError(f"--min-gain must be >= 0, got {ns.min_gain}")
     base, new = load_scorecard(ns.base), load_scorecard(ns.new)
-    verdict = decide(base, new, ns.tolerance)
+    verdict = decide(base, new, ns.tolerance, ns.min_gain)
     boot = paired_bootstrap(base, new)
     print(format_verdict(base, new, verdict, boot))
     if ns.json:
@@ -199,6 +201,10 @@ def add_eval_commands(sub: argparse._SubParsersAction) -> None:
     kp.add_argument("new", help="scorecard folder of the candidate")
     kp.add_argument(
         "--tolerance", type=float, default=0.01, help="largest drop allowed on one suite (default 0.01)"
+    )
+    kp.add_argument(
+        "--min-gain", type=float, default=0.001,
+        help="the mean must rise by more than this; a smaller gain is a tie and keeps BASE (default 0.001)",
     )
     kp.add_argument("--json", default=None, help="also write both cards and the verdict here")
     kp.set_defaults(func=_keep)

@@ -8,7 +8,9 @@ moves that way, and the paired right-left / down-up contrasts in pixels).
 
 The new model is kept when (README, "Training the default model"):
 
-- the mean of its three suite scores is higher than the base's,
+- the mean of its three suite scores is higher than the base's by more than ``min_gain`` (0.001:
+  cards of one model made at different thread counts differ by about 1e-6 in the means, and a
+  gain smaller than the margin is a tie, which keeps the committed weights and the repository small),
 - no suite is more than ``tolerance`` (0.01) lower, and
 - the motion probe's "follows" and both paired contrasts are no lower (when either card lacks
   ``motion.json`` the rule cannot be decided and says so).
@@ -95,12 +97,16 @@ def load_scorecard(folder: str | Path) -> Scorecard:
     return Scorecard(str(folder), suites, motion, clips)
 
 
-def decide(base: Scorecard, new: Scorecard, tolerance: float = 0.01) -> Verdict:
+def decide(base: Scorecard, new: Scorecard, tolerance: float = 0.01, min_gain: float = 0.001) -> Verdict:
     """Apply the keep rule (module docstring) to ``new`` against ``base``."""
     reasons, keep = [], True
-    if new.mean <= base.mean:
+    gain = new.mean - base.mean
+    if gain <= 0:
         keep = False
         reasons.append(f"mean {new.mean:.3f} is not above {base.mean:.3f}")
+    elif gain <= min_gain:
+        keep = False
+        reasons.append(f"mean gain {gain:+.4f} is within the tie margin {min_gain} (a tie keeps the base)")
     for name, _, _ in SUITES:
         drop = base.suites[name] - new.suites[name]
         if drop > tolerance:
