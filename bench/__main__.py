@@ -79,7 +79,7 @@ def _vae_rows(quick: bool, real_checkpoint: str | None, threads: int, log) -> li
         torch.manual_seed(0)
         real_checkpoint = str(tmp / "vae_real_random.safetensors")
         save_vae(VideoVAE(vae_config("real")), real_checkpoint)
-    plans = [("64x64", str(ROOT / "weights" / "vae_world.safetensors"), [5, 20] if quick else [5, 20, 60])]
+    plans = [("64x64", str(ROOT / "weights" / "vae_world4.safetensors"), [5, 20] if quick else [5, 20, 60])]
     if not quick:
         plans.append(("128x128", real_checkpoint, [5, 20, 60]))
     rows = []

@@ -1,8 +1,8 @@
 """Autoencoder benchmark: encode+decode speed and peak memory against video length, and
 reconstruction quality on held-out world clips and on real footage.
 
-    python -m bench.vae --checkpoint weights/vae_world.safetensors --size 64x64 --fps 8 \
-        --seconds 5 20 60 --json bench/vae_world.json
+    python -m bench.vae --checkpoint weights/vae_world4.safetensors --size 64x64 --fps 8 \
+        --seconds 5 20 60 --json bench/vae_world4.json
 
 Each (length, mode) measurement runs in a fresh subprocess, so its peak resident memory
 (``ru_maxrss``) is its own; the figure reported is the peak during the first encode+decode minus

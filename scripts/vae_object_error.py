@@ -18,7 +18,7 @@ from kinema.world import object_mask, render_clip
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("vae", nargs="?", default="weights/vae_world.safetensors")
+    p.add_argument("vae", nargs="?", default="weights/default/vae.safetensors")
     p.add_argument("--clips", type=int, default=16)
     p.add_argument("--seed", type=int, default=777)
     ns = p.parse_args()

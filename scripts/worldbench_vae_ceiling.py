@@ -19,7 +19,7 @@ from kinema.models.vae import load_vae
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("vae", nargs="?", default="weights/vae_world.safetensors")
+    p.add_argument("vae", nargs="?", default="weights/default/vae.safetensors")
     p.add_argument("--prompts", type=int, default=24)
     p.add_argument("--seed", type=int, default=0)
     ns = p.parse_args()
