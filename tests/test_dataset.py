@@ -156,6 +156,19 @@ def test_json_list_manifest(media, tmp_path):
     assert len(ds) == 1 and ds[0]["caption"] == "sq" and ds.bucket_of == [Bucket(9, 32, 32)]
 
 
+def test_several_sources_joined_with_pathsep(media, tmp_path):
+    """data.path = "A.json:FOLDER" (os.pathsep, as for latent folders) trains on both, A's entries first."""
+    manifest = tmp_path / "clips.json"
+    manifest.write_text(json.dumps([{"path": str(media / "square.mp4"), "caption": "sq"}]))
+    alone, _ = find_entries(media / "sub")
+    both, _ = find_entries(f"{manifest}{os.pathsep}{media / 'sub'}")
+    assert [e.path for e in both] == [str(media / "square.mp4")] + [e.path for e in alone]
+    ds = VideoDataset(_cfg(path=f"{manifest}{os.pathsep}{media / 'sub'}"))
+    assert len(ds) == 1 + len(alone) and ds[0]["caption"] == "sq"
+    with pytest.raises(KinemaError, match="missing"):
+        find_entries(f"{manifest}{os.pathsep}{tmp_path / 'missing'}")
+
+
 def test_too_short_without_image_bucket(media):
     ds = VideoDataset(_cfg(path=str(media), buckets=["9x32x32", "5x24x40"]))
     skipped = {Path(p).name: reason for p, reason in ds.skipped}

@@ -44,8 +44,8 @@ class DataConfig:
     """
 
     source: Literal["world", "videos", "latents"] = "world"
-    path: str = ""  # folder or manifest file (source="videos"), or latent dataset folder(s) (source="latents";
-    # several joined with os.pathsep, e.g. "runs/latents_world:runs/latents_world_mirror", train on all their clips)
+    path: str = ""  # folder(s) or manifest file(s) (source="videos"), or latent dataset folder(s) (source="latents");
+    # several joined with os.pathsep, e.g. "runs/latents_world:runs/latents_world_mirror", train on all their clips
     buckets: list[str] = dataclasses.field(default_factory=lambda: ["17x64x64"])
     bucket_weights: list[float] = dataclasses.field(default_factory=list)  # world: sampling weights; empty = equal
     fps: float = 8.0  # clips are resampled to this frame rate

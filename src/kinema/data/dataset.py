@@ -19,8 +19,8 @@ Sources (``DataConfig.source``):
 - ``"videos"``: ``VideoDataset`` over a manifest (CSV/JSONL: ``path, caption`` and optional
   ``detailed_caption, start, end`` in seconds; relative paths resolve against the manifest's
   folder) or a folder (its ``captions.csv`` when present, the ``kinema world render`` layout;
-  otherwise every video/image file under it, captioned by a sidecar ``<name>.txt``). Entries
-  that cannot be used are skipped and reported, never fatal.
+  otherwise every video/image file under it, captioned by a sidecar ``<name>.txt``), or several
+  of them joined with ``os.pathsep``. Entries that cannot be used are skipped and reported, never fatal.
 
 Training uses one entry point, ``build_dataloader(cfg, rank=, world_size=)``, which returns a
 ``BatchLoader`` (one epoch per ``iter()``, ``set_epoch``), and ``infinite(loader, start_step=)``
@@ -260,9 +260,20 @@ def _sidecar_caption(file: Path) -> str:
 
 
 def find_entries(path: str | Path) -> tuple[list[ClipEntry], list[tuple[str, str]]]:
-    """Entries of a manifest file or a folder (see the module docstring), plus skipped rows."""
+    """Entries of a manifest file or a folder (see the module docstring), plus skipped rows.
+    Several joined with ``os.pathsep`` (``A.csv:photos/``, as for latent folders) give all their
+    entries, in that order."""
     if not str(path):
         raise KinemaError("data.path is empty: set it to a folder of videos or a manifest (.csv/.jsonl)")
+    parts = [p for p in str(path).split(os.pathsep) if p]
+    if len(parts) > 1:
+        entries: list[ClipEntry] = []
+        skipped: list[tuple[str, str]] = []
+        for part in parts:
+            e, b = find_entries(part)
+            entries += e
+            skipped += b
+        return entries, skipped
     path = Path(path).expanduser()
     if not path.exists():
         raise KinemaError(f"data.path {path} does not exist (expected a folder of videos or a manifest)")
