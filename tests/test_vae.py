@@ -421,9 +421,8 @@ def test_committed_world_autoencoders_reconstruct_held_out_clips() -> None:
     from kinema.eval.vae_eval import evaluate, resolve_vae, world_videos
 
     root = Path(__file__).resolve().parents[1] / "weights"
+    clips = world_videos(2, seed=1234, width=64, height=64, frames=17, fps=8.0)
     for name, ratio, floor in (("vae_world4.safetensors", 54.4, 30.5), ("default/vae.safetensors", 81.6, 29.0)):
-        model = resolve_vae(root / name)
-        clips = world_videos(2, seed=1234, width=64, height=64, frames=17, fps=8.0)
-        total = evaluate(model, clips)["total"]
+        total = evaluate(resolve_vae(root / name), clips)["total"]
         assert total["compression"] == pytest.approx(ratio, abs=0.1), name
         assert total["psnr"] > floor, (name, total)
