@@ -8,13 +8,22 @@ import pytest
 
 from kinema.cli import main
 from kinema.errors import KinemaError
-from kinema.eval.keep import SUITES, _overall, _score_matrix, decide, load_scorecard, paired_bootstrap
+from kinema.eval.keep import (
+    SUITES,
+    _overall,
+    _score_matrix,
+    decide,
+    load_scorecard,
+    paired_bootstrap,
+    paired_motion_se,
+)
 from kinema.eval.scores import DIMENSIONS
 from kinema.eval.worldbench import summarise
 
 
-def card(folder, scores, motion=(0.9, 20.0, 24.0), seeds=None, clips=None):
-    """A scorecard folder with the three suites' overall scores and (unless None) a motion probe."""
+def card(folder, scores, motion=(0.9, 20.0, 24.0), seeds=None, clips=None, probe_rows=()):
+    """A scorecard folder with the three suites' overall scores and (unless None) a motion probe
+    (its summary ``motion``, its per-clip rows ``probe_rows``)."""
     for (name, prompts, seed), overall in zip(SUITES, scores, strict=True):
         run = {"name": "model", "overall": overall, "dimensions": {}, "clips": (clips or {}).get(name, []),
                "suite": {"prompts": prompts, "seed": seed if seeds is None else seeds}}
@@ -24,7 +33,7 @@ def card(folder, scores, motion=(0.9, 20.0, 24.0), seeds=None, clips=None):
         f, rl, du = motion
         summary = {"all": {"follows": f}, "contrast_right_left": {"mean_px": rl},
                    "contrast_down_up": {"mean_px": du}}
-        (folder / "motion.json").write_text(json.dumps({"summary": summary, "clips": []}))
+        (folder / "motion.json").write_text(json.dumps({"summary": summary, "clips": list(probe_rows)}))
     return folder
 
 
@@ -55,6 +64,56 @@ def test_the_rule_refuses(tmp_path, scores, motion, reason):
     base = load_scorecard(card(tmp_path / "a", [0.58, 0.61, 0.60]))
     v = decide(base, load_scorecard(card(tmp_path / "b", scores, motion=motion)))
     assert v.keep is False and any(reason in r for r in v.reasons), v.reasons
+
+
+def probe(contrasts_du, contrast_rl=20.0, objects=("red circle", "blue square")):
+    """The motion probe's rows (scripts/motion_probe.py) whose down-up contrast of object ``o`` at
+    seed ``s`` is ``contrasts_du[o][s]`` (right-left: ``contrast_rl`` everywhere), every clip following."""
+    rows = []
+    for o, per_seed in zip(objects, contrasts_du, strict=True):
+        for s, c in enumerate(per_seed):
+            for d, dx, dy in (("left", -contrast_rl, 1.0), ("right", contrast_rl, 1.0), ("up", 0.5, -c), ("down", 0.5, c)):
+                rows.append({"prompt": f"a {o} moves {d}", "seed": s, "direction": d, "follows": True,
+                             "dx": dx, "dy": dy})
+    return rows
+
+
+def test_paired_motion_standard_error(tmp_path):
+    import numpy as np
+
+    base_c = [[24.0, 28.0, 26.0, 30.0], [22.0, 27.0, 25.0, 29.0]]
+    new_c = [[23.0, 28.5, 24.0, 30.0], [22.5, 26.0, 25.0, 27.0]]
+    base = load_scorecard(card(tmp_path / "a", [0.5] * 3, probe_rows=probe(base_c)))
+    new = load_scorecard(card(tmp_path / "b", [0.5] * 3, probe_rows=probe(new_c)))
+    d = np.array(new_c).ravel() - np.array(base_c).ravel()
+    assert paired_motion_se(base, new, "contrast_down_up") == pytest.approx(d.std(ddof=1) / np.sqrt(8))
+    assert paired_motion_se(base, new, "contrast_right_left") == 0  # identical pairs: no noise
+    assert paired_motion_se(base, new, "follows") == 0
+    assert paired_motion_se(base, load_scorecard(card(tmp_path / "c", [0.5] * 3)), "follows") is None
+
+
+def test_a_motion_drop_within_its_noise_is_allowed(tmp_path):
+    # session 15's p14c against phase 12: down-up 0.51 px lower, 2 standard errors = 0.68 px
+    base_c = [[24.0, 28.0, 26.0, 30.0], [22.0, 27.0, 25.0, 29.0]]
+    noisy = [[23.0, 29.5, 24.0, 30.0], [23.5, 26.0, 25.0, 28.0]]  # 0.25 px lower on average, SE 0.44
+    base = load_scorecard(card(tmp_path / "a", [0.58, 0.61, 0.60], motion=(1.0, 20.0, 26.375),
+                               probe_rows=probe(base_c)))
+    new = load_scorecard(card(tmp_path / "b", [0.60, 0.62, 0.62], motion=(1.0, 20.0, 26.125),
+                              probe_rows=probe(noisy)))
+    v = decide(base, new)
+    assert v.keep is True and v.reasons == []
+    assert "contrast_down_up 26.12 is below 26.38 by 0.25" in v.notes[0] and "within the noise" in v.notes[0]
+    assert decide(base, new, sigmas=0).keep is False  # the strict rule
+    # the same pairs all 0.25 px lower: no noise, so the drop is real and refuses
+    shifted = [[c - 0.25 for c in cs] for cs in base_c]
+    real = load_scorecard(card(tmp_path / "c", [0.60, 0.62, 0.62], motion=(1.0, 20.0, 26.125),
+                               probe_rows=probe(shifted)))
+    v = decide(base, real)
+    assert v.keep is False and "contrast_down_up" in v.reasons[0]
+    # without per-clip rows (an older probe) there is no tolerance
+    bare = load_scorecard(card(tmp_path / "d", [0.60, 0.62, 0.62], motion=(1.0, 20.0, 26.125)))
+    v = decide(base, bare)
+    assert v.keep is False and "no per-clip rows" in v.reasons[0]
 
 
 def test_a_drop_within_the_tolerance_is_allowed(tmp_path):
@@ -114,6 +173,8 @@ def test_cli_exit_status_and_json(tmp_path, capsys):
     assert "tie margin 0.05" in capsys.readouterr().out
     assert main(["eval", "keep", str(a), str(b), "--min-gain", "-1"]) == 2
     assert "--min-gain must be >= 0" in capsys.readouterr().err
+    assert main(["eval", "keep", str(a), str(b), "--motion-sigmas", "-1"]) == 2
+    assert "--motion-sigmas must be >= 0" in capsys.readouterr().err
 
 
 def clip_set(rng, n, captions="abcdefghijklmnopqrstuvwxyz"):

@@ -4,7 +4,7 @@ kinema eval worldbench --checkpoint DIR --out DIR [--prompts N --seed K --ground
 kinema eval worldbench --videos DIR --out DIR [--compare OTHER/report.json ...]
 kinema eval worldbench --ground-truth --out DIR [--prompts N --seed K]
 kinema eval report A/report.json B/report.json ... -o DIR
-kinema eval keep BASE_SCORECARD NEW_SCORECARD [--tolerance 0.01] [--min-gain 0.001] [--json OUT]
+kinema eval keep BASE_SCORECARD NEW_SCORECARD [--tolerance 0.01] [--min-gain 0.001] [--motion-sigmas 2] [--json OUT]
 """
 
 from __future__ import annotations
@@ -129,12 +129,17 @@ def _keep(ns: argparse.Namespace) -> int:
         raise KinemaError(f"--tolerance must be >= 0, got {ns.tolerance}")
     if ns.min_gain < 0:
         raise KinemaError(f"--min-gain must be >= 0, got {ns.min_gain}")
+    if ns.motion_sigmas < 0:
+        raise KinemaError(f"--motion-sigmas must be >= 0, got {ns.motion_sigmas}")
     base, new = load_scorecard(ns.base), load_scorecard(ns.new)
-    verdict = decide(base, new, ns.tolerance, ns.min_gain)
+    verdict = decide(base, new, ns.tolerance, ns.min_gain, ns.motion_sigmas)
     boot = paired_bootstrap(base, new)
     print(format_verdict(base, new, verdict, boot))
     if ns.json:
-        cards = {k: {f: v for f, v in dataclasses.asdict(c).items() if f != "clips"} for k, c in (("base", base), ("new", new))}
+        cards = {
+            k: {f: v for f, v in dataclasses.asdict(c).items() if f not in ("clips", "motion_clips")}
+            for k, c in (("base", base), ("new", new))
+        }
         data = {**cards, **dataclasses.asdict(verdict), "bootstrap": boot}
         atomic_write_text(ns.json, json.dumps(data, indent=1) + "\n")
     return 0 if verdict.keep else 1
@@ -205,6 +210,11 @@ def add_eval_commands(sub: argparse._SubParsersAction) -> None:
     kp.add_argument(
         "--min-gain", type=float, default=0.001,
         help="the mean must rise by more than this; a smaller gain is a tie and keeps BASE (default 0.001)",
+    )
+    kp.add_argument(
+        "--motion-sigmas", type=float, default=2.0,
+        help="a motion figure may fall by this many standard errors of its paired change (from the two "
+        "probes' clips) before it refuses; 0: no lower at all (default 2)",
     )
     kp.add_argument("--json", default=None, help="also write both cards and the verdict here")
     kp.set_defaults(func=_keep)

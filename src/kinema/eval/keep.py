@@ -12,8 +12,17 @@ The new model is kept when (README, "Training the default model"):
   cards of one model made at different thread counts differ by about 1e-6 in the means, and a
   gain smaller than the margin is a tie, which keeps the committed weights and the repository small),
 - no suite is more than ``tolerance`` (0.01) lower, and
-- the motion probe's "follows" and both paired contrasts are no lower (when either card lacks
-  ``motion.json`` the rule cannot be decided and says so).
+- the motion probe's "follows" and both paired contrasts are not lower by more than ``sigmas`` (2)
+  standard errors of their paired change (when either card lacks ``motion.json`` the rule cannot
+  be decided and says so).
+
+The motion tolerance comes from the cards themselves: both probes generate the same prompts with the
+same seeds, so each clip (for "follows") and each object-and-seed pair (for the contrasts) gives one
+paired change, and the standard error of their mean says how far the figure moves by chance. On
+phase 12 (session 16) the probe's seeds 4-7 gave contrasts 7 and 4 px above seeds 0-3, and a
+candidate's paired change had a standard error of 0.3-1.1 px. A drop within two standard errors is
+reported as noise (about 2% of equal models fall further by chance, per figure); ``sigmas = 0`` is
+the strict rule (no lower at all). A card without per-clip rows (older probes) gets no tolerance.
 
 Beside the verdict, ``paired_bootstrap`` says how much of a change is noise: the same prompts are
 resampled for both models (per suite, with replacement) and the change in the three-suite mean
@@ -36,6 +45,8 @@ from kinema.eval.scores import DIMENSIONS
 SUITES = (("wb_48", 48, 0), ("wb_48s1", 48, 1), ("wb_24", 24, 0))
 """(folder, prompts, seed) of the three suites the rule compares."""
 MOTION = ("follows", "contrast_right_left", "contrast_down_up")
+PAIRS = {"contrast_right_left": ("right", "left", "dx"), "contrast_down_up": ("down", "up", "dy")}
+"""The probe's contrasts: (asked direction, its opposite, displacement axis), as scripts/motion_probe.py."""
 
 
 @dataclass
@@ -46,6 +57,7 @@ class Scorecard:
     suites: dict[str, float]
     motion: dict[str, float] | None
     clips: dict[str, list[dict]] = field(default_factory=dict, repr=False)  # per suite, for the bootstrap
+    motion_clips: list[dict] = field(default_factory=list, repr=False)  # the probe's rows, for the paired SE
 
     @property
     def mean(self) -> float:
@@ -55,7 +67,8 @@ class Scorecard:
 @dataclass
 class Verdict:
     keep: bool | None  # None: undecided (a card has no motion probe)
-    reasons: list[str] = field(default_factory=list)
+    reasons: list[str] = field(default_factory=list)  # why it is refused (or undecided)
+    notes: list[str] = field(default_factory=list)  # drops the rule lets through as noise
 
 
 def load_scorecard(folder: str | Path) -> Scorecard:
@@ -82,24 +95,57 @@ def load_scorecard(folder: str | Path) -> Scorecard:
             raise KinemaError(f"{report} has no overall score")
         suites[name] = float(run["overall"])
         clips[name] = run["clips"]
-    motion = None
+    motion, motion_clips = None, []
     mpath = folder / "motion.json"
     if mpath.is_file():
         try:
-            s = json.loads(mpath.read_text())["summary"]
+            data = json.loads(mpath.read_text())
+            s = data["summary"]
             motion = {
                 "follows": float(s["all"]["follows"]),
                 "contrast_right_left": float(s["contrast_right_left"]["mean_px"]),
                 "contrast_down_up": float(s["contrast_down_up"]["mean_px"]),
             }
+            motion_clips = list(data.get("clips") or [])
         except (ValueError, KeyError, TypeError) as e:
             raise KinemaError(f"{mpath} is not a motion probe summary (scripts/motion_probe.py --json): {e}") from e
-    return Scorecard(str(folder), suites, motion, clips)
+    return Scorecard(str(folder), suites, motion, clips, motion_clips)
 
 
-def decide(base: Scorecard, new: Scorecard, tolerance: float = 0.01, min_gain: float = 0.001) -> Verdict:
+def _motion_units(rows: list[dict], key: str) -> dict[tuple, float]:
+    """One value per paired unit of the probe: per clip ``(prompt, seed)`` for "follows", per
+    ``(object, seed)`` for a contrast (half the difference of the two directions' displacement,
+    as the probe computes it); units with an untracked clip are left out."""
+    if key == "follows":
+        return {(r["prompt"], r["seed"]): float(r["follows"]) for r in rows}
+    a, b, axis = PAIRS[key]
+    by = {(r["prompt"].split(" moves ")[0], r["seed"], r["direction"]): r.get(axis) for r in rows}
+    return {
+        (o, s): (by[(o, s, a)] - by[(o, s, b)]) / 2
+        for (o, s, d) in by
+        if d == a and by[(o, s, a)] is not None and by.get((o, s, b)) is not None
+    }
+
+
+def paired_motion_se(base: Scorecard, new: Scorecard, key: str) -> float | None:
+    """Standard error of the mean paired change in the probe figure ``key`` (module docstring),
+    over the units both cards share; None when fewer than two are shared (no per-clip rows)."""
+    try:
+        a, b = _motion_units(base.motion_clips, key), _motion_units(new.motion_clips, key)
+    except (KeyError, TypeError, AttributeError) as e:
+        raise KinemaError(f"a motion.json's clips are not the probe's rows ({key}): {e}") from e
+    shared = sorted(set(a) & set(b))
+    if len(shared) < 2:
+        return None
+    d = np.array([b[k] - a[k] for k in shared])
+    return float(d.std(ddof=1) / np.sqrt(len(d)))
+
+
+def decide(
+    base: Scorecard, new: Scorecard, tolerance: float = 0.01, min_gain: float = 0.001, sigmas: float = 2.0
+) -> Verdict:
     """Apply the keep rule (module docstring) to ``new`` against ``base``."""
-    reasons, keep = [], True
+    reasons, notes, keep = [], [], True
     gain = new.mean - base.mean
     if gain <= 0:
         keep = False
@@ -117,10 +163,22 @@ def decide(base: Scorecard, new: Scorecard, tolerance: float = 0.01, min_gain: f
         reasons.append(f"{missing} has no motion.json: the motion probe is not compared")
         return Verdict(None if keep else False, reasons)
     for key in MOTION:
-        if new.motion[key] < base.motion[key]:
+        drop = base.motion[key] - new.motion[key]
+        if drop <= 0:
+            continue
+        se = paired_motion_se(base, new, key)
+        allowed = sigmas * (se or 0.0)
+        what = f"motion {key} {new.motion[key]:.2f} is below {base.motion[key]:.2f}"
+        if se is None:
+            what += " (no per-clip rows: no tolerance)"
+        else:
+            what += f" by {drop:.2f}; {sigmas:g} standard errors of the paired change are {allowed:.2f}"
+        if drop > allowed:
             keep = False
-            reasons.append(f"motion {key} {new.motion[key]:.2f} is below {base.motion[key]:.2f}")
-    return Verdict(keep, reasons)
+            reasons.append(what)
+        else:
+            notes.append(what + ": within the noise")
+    return Verdict(keep, reasons, notes)
 
 
 def _score_matrix(clips: list[dict]) -> np.ndarray:
@@ -179,4 +237,5 @@ def format_verdict(base: Scorecard, new: Scorecard, verdict: Verdict, boot: dict
         )
     word = {True: "KEEP", False: "REFUSE", None: "UNDECIDED"}[verdict.keep]
     lines.append(f"verdict: {word}" + "".join(f"\n  - {r}" for r in verdict.reasons))
+    lines.extend(f"  note: {n}" for n in verdict.notes)
     return "\n".join(lines)
