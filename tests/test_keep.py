@@ -93,7 +93,7 @@ def test_paired_motion_standard_error(tmp_path):
 
 
 def test_a_motion_drop_within_its_noise_is_allowed(tmp_path):
-    # session 15's p14c against phase 12: down-up 0.51 px lower, 2 standard errors = 0.68 px
+    # the case of session 15's p14c against phase 12 (down-up 0.51 px lower, 2 standard errors 0.68 px), scaled down
     base_c = [[24.0, 28.0, 26.0, 30.0], [22.0, 27.0, 25.0, 29.0]]
     noisy = [[23.0, 29.5, 24.0, 30.0], [23.5, 26.0, 25.0, 28.0]]  # 0.25 px lower on average, SE 0.44
     base = load_scorecard(card(tmp_path / "a", [0.58, 0.61, 0.60], motion=(1.0, 20.0, 26.375),
