@@ -28,6 +28,7 @@ import numpy as np
 import torch
 
 from kinema.atomic import atomic_write_text
+from kinema.eval.keep import PAIRS, motion_units
 from kinema.eval.track import detect
 from kinema.pipeline import Pipeline
 from kinema.world.vocab import DIRECTIONS
@@ -99,14 +100,11 @@ def main() -> None:
              "along": np.mean([r["along"] for r in sel])}
         summary[direction] = {k: float(v) for k, v in s.items()}
         print(f"{direction:10s} {s['moves']:6.2f} {s['follows']:8.2f} {s['follows_if_moving']:14.2f} {s['along']:11.2f}")
-    by = {(r["prompt"].split(" moves ")[0], r["seed"], r["direction"]): r for r in rows}
-    for a, b, axis in (("right", "left", "dx"), ("down", "up", "dy")):
-        pairs = [(by[(o, s, a)][axis] - by[(o, s, b)][axis]) / 2 for (o, s, d) in by
-                 if d == a and by[(o, s, a)][axis] is not None and by[(o, s, b)][axis] is not None]
-        c = np.asarray(pairs, dtype=float)
+    for key, (a, b, _) in PAIRS.items():
+        c = np.asarray(list(motion_units(rows, key).values()), dtype=float)
         con = {"pairs": len(c), "mean_px": float(c.mean()) if len(c) else float("nan"),
                "above_1px": float((c > 1).mean()) if len(c) else float("nan")}
-        summary[f"contrast_{a}_{b}"] = con
+        summary[key] = con
         print(f"paired contrast {a}/{b}: {con['mean_px']:.2f} px ({con['above_1px']:.2f} of {len(c)} pairs above 1 px)")
     if ns.json:
         atomic_write_text(ns.json, json.dumps({"model": ns.model, "summary": summary, "clips": rows}, indent=1))

@@ -46,7 +46,7 @@ SUITES = (("wb_48", 48, 0), ("wb_48s1", 48, 1), ("wb_24", 24, 0))
 """(folder, prompts, seed) of the three suites the rule compares."""
 MOTION = ("follows", "contrast_right_left", "contrast_down_up")
 PAIRS = {"contrast_right_left": ("right", "left", "dx"), "contrast_down_up": ("down", "up", "dy")}
-"""The probe's contrasts: (asked direction, its opposite, displacement axis), as scripts/motion_probe.py."""
+"""The probe's contrasts: (asked direction, its opposite, displacement axis); scripts/motion_probe.py uses them too."""
 
 
 @dataclass
@@ -112,10 +112,10 @@ def load_scorecard(folder: str | Path) -> Scorecard:
     return Scorecard(str(folder), suites, motion, clips, motion_clips)
 
 
-def _motion_units(rows: list[dict], key: str) -> dict[tuple, float]:
+def motion_units(rows: list[dict], key: str) -> dict[tuple, float]:
     """One value per paired unit of the probe: per clip ``(prompt, seed)`` for "follows", per
-    ``(object, seed)`` for a contrast (half the difference of the two directions' displacement,
-    as the probe computes it); units with an untracked clip are left out."""
+    ``(object, seed)`` for a contrast (half the difference of the two directions' displacement;
+    the probe's summary is their mean); units with an untracked clip are left out."""
     if key == "follows":
         return {(r["prompt"], r["seed"]): float(r["follows"]) for r in rows}
     a, b, axis = PAIRS[key]
@@ -131,7 +131,7 @@ def paired_motion_se(base: Scorecard, new: Scorecard, key: str) -> float | None:
     """Standard error of the mean paired change in the probe figure ``key`` (module docstring),
     over the units both cards share; None when fewer than two are shared (no per-clip rows)."""
     try:
-        a, b = _motion_units(base.motion_clips, key), _motion_units(new.motion_clips, key)
+        a, b = motion_units(base.motion_clips, key), motion_units(new.motion_clips, key)
     except (KeyError, TypeError, AttributeError) as e:
         raise KinemaError(f"a motion.json's clips are not the probe's rows ({key}): {e}") from e
     shared = sorted(set(a) & set(b))
