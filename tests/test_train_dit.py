@@ -257,6 +257,21 @@ def test_init_from_a_model_folder(vae_path, tmp_path):
     assert not grown.net.dit.frame_pos_embedder.proj.weight.any()
     for k, v in bundle.dit.state_dict().items():
         assert torch.equal(grown.net.dit.state_dict()[k], v), k
+    # a run may add blocks: they go after the folder's and start as the identity, so the deeper
+    # model predicts exactly what the folder's does
+    deep = DiTTrainer(_cfg(vae_path, tmp_path / "f", f"--init={folder}",
+                           f"--dit={{depth = {bundle.dit.cfg.depth + 2}}}")).net.dit
+    assert len(deep.blocks) == len(bundle.dit.blocks) + 2
+    for k, v in bundle.dit.state_dict().items():
+        assert torch.equal(deep.state_dict()[k], v), k
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(2, bundle.dit.cfg.in_channels, 3, 4, 4, generator=g)
+    y = torch.randn(2, 5, bundle.dit.cfg.text_dim, generator=g)
+    t = torch.rand(2, generator=g)
+    with torch.no_grad():
+        v = bundle.dit(x, t, y)
+        assert v.abs().max() > 1e-3  # the trained model's output, not the zero of a fresh one
+        torch.testing.assert_close(deep(x, t, y), v, rtol=0, atol=1e-6)
     # a run on another autoencoder (more latent channels, another patch) keeps the body and starts
     # the patch embedding and output projection afresh: it predicts exactly 0 at first
     from kinema.models.vae import VideoVAE, save_vae, vae_config

@@ -846,32 +846,41 @@ LATENT_IO_PREFIXES = ("x_embedder.", "final_layer.linear.")
 def _init_from(folder: str, dit: DiT, text: torch.nn.Module) -> None:
     """Copy the DiT (and built-in text encoder) weights of a model folder into a new run's modules.
 
-    Two differences from the folder's DiT are allowed: a frame-position embedding the folder lacks
-    (added at zero, so the run starts as the folder's model), and another latent format (a new
-    autoencoder: ``in_channels`` or ``patch`` differ), for which every tensor but the patch embedding
-    and the output projection is copied (``LATENT_IO_PREFIXES``; those two start afresh).
+    Three differences from the folder's DiT are allowed: a frame-position embedding the folder lacks
+    (added at zero, so the run starts as the folder's model); more blocks (``depth`` above the
+    folder's: the added blocks go after its blocks with the model's own initialisation, whose
+    adaLN-Zero gates and cross-attention projection are zero, so each starts as the identity and the
+    run again starts as the folder's model); and another latent format (a new autoencoder:
+    ``in_channels`` or ``patch`` differ), for which every tensor but the patch embedding and the
+    output projection is copied (``LATENT_IO_PREFIXES``; those two start afresh).
     """
     from kinema.models.bundle import load_bundle
 
     bundle = load_bundle(folder)
     old, new = bundle.dit.cfg, dit.cfg
     grows = old.frame_pos == 0 and new.frame_pos > 0
+    deeper = new.depth > old.depth
     new_latent = (old.in_channels, old.patch) != (new.in_channels, new.patch)  # patch: a tuple (DiTConfig)
     if dataclasses.replace(old, frame_pos=new.frame_pos if grows else old.frame_pos,
+                           depth=new.depth if deeper else old.depth,
                            in_channels=new.in_channels, patch=new.patch) != new:
         raise KinemaError(f"cannot start from {folder}: its DiT config {old} differs from this run's "
                           f"{new}; match preset/dit/text to the folder's model.json (only the latent "
-                          f"format, in_channels and patch, and an added frame_pos may differ)")
+                          f"format, in_channels and patch, an added frame_pos and a larger depth may differ)")
     state = bundle.dit.state_dict()
     if new_latent:
         state = {k: v for k, v in state.items() if not k.startswith(LATENT_IO_PREFIXES)}
     missing, unexpected = dit.load_state_dict(state, strict=False)
-    fresh = (("frame_pos_embedder.",) if grows else ()) + (LATENT_IO_PREFIXES if new_latent else ())
+    added_blocks = tuple(f"blocks.{i}." for i in range(old.depth, new.depth))
+    fresh = (("frame_pos_embedder.",) if grows else ()) + (LATENT_IO_PREFIXES if new_latent else ()) + added_blocks
     if unexpected or any(not k.startswith(fresh) for k in missing):
         raise KinemaError(f"cannot start from {folder}: weights do not match (missing {missing}, unexpected {unexpected})")
     if grows:
         logger.info("added a frame-position embedding (frame_pos=%d, zero-initialised) to %s's DiT",
                     new.frame_pos, folder)
+    if deeper:
+        logger.info("added %d blocks (depth %d -> %d, each starting as the identity) to %s's DiT",
+                    new.depth - old.depth, old.depth, new.depth, folder)
     if new_latent:
         logger.info("new latent format (%d channels, patch %s; %s's DiT had %d, %s): the patch embedding "
                     "and output projection start afresh, the rest is copied", new.in_channels,
