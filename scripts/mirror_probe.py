@@ -53,6 +53,23 @@ def load_clips(folder: Path, bucket: str, clips: int) -> tuple[torch.Tensor, tor
     return f.get_tensor("latents")[pick].float(), f.get_tensor("object_mask")[pick], [caps[i] for i in pick]
 
 
+def caption_errors(b, x0: torch.Tensor, noise: torch.Tensor, weight: torch.Tensor,
+                   variants: dict[str, list[str]], t: float, batch: int = 16) -> dict[str, torch.Tensor]:
+    """Per-clip flow error (n,) of bundle ``b`` at flow time ``t`` under each caption variant: the
+    same latents x0 (n, C, t, h, w), noise and loss weight (n, t, h, w) for every variant."""
+    xt, target = interpolate(x0, noise, t), velocity_target(x0, noise)
+    err = {}
+    for name, texts in variants.items():
+        parts = []
+        for s in range(0, len(texts), batch):
+            txt, mask = b.text(texts[s:s + batch])
+            with torch.autocast("cpu", dtype=torch.bfloat16):
+                v = b.dit(xt[s:s + batch], torch.full((len(txt),), t), txt, mask)
+            parts.append(sample_mse(v, target[s:s + batch], None, weight[s:s + batch]))
+        err[name] = torch.cat(parts)  # (n,)
+    return err
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("model", nargs="?", default="weights/default")
@@ -78,16 +95,7 @@ def main() -> None:
     rows = []
     with torch.no_grad():
         for t in (float(x) for x in ns.times.split(",")):
-            xt, target = interpolate(x0, noise, t), velocity_target(x0, noise)
-            err = {}
-            for name, texts in variants.items():
-                parts = []
-                for s in range(0, len(caps), ns.batch):
-                    txt, mask = b.text(texts[s:s + ns.batch])
-                    with torch.autocast("cpu", dtype=torch.bfloat16):
-                        v = b.dit(xt[s:s + ns.batch], torch.full((len(txt),), t), txt, mask)
-                    parts.append(sample_mse(v, target[s:s + ns.batch], None, weight[s:s + ns.batch]))
-                err[name] = torch.cat(parts)  # (n,)
+            err = caption_errors(b, x0, noise, weight, variants, t, ns.batch)
             row = {"t": t, "error": float(err["true"].mean()),
                    "mirrored_gap": float((err["mirrored"] / err["true"]).mean() - 1),
                    "mirrored_worse": float((err["mirrored"] > err["true"]).float().mean()),

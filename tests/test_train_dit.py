@@ -272,6 +272,16 @@ def test_init_from_a_model_folder(vae_path, tmp_path):
         v = bundle.dit(x, t, y)
         assert v.abs().max() > 1e-3  # the trained model's output, not the zero of a fresh one
         torch.testing.assert_close(deep(x, t, y), v, rtol=0, atol=1e-6)
+    # a run may read longer texts: the folder's positions are copied, so a text that fits its
+    # length encodes exactly as before, and a longer one keeps its tail instead of losing it
+    longer = DiTTrainer(_cfg(vae_path, tmp_path / "g", f"--init={folder}",
+                             f"--text.max_length={bundle.text.max_length + 16}")).net.text
+    n = bundle.text.max_length
+    assert torch.equal(longer.pos[:n], bundle.text.pos) and longer.pos[n:].abs().sum() > 0
+    short, long = "a red circle moves left", " ".join(["a red circle moves left"] * n)
+    with torch.no_grad():
+        torch.testing.assert_close(longer([short])[0], bundle.text([short])[0], rtol=0, atol=0)
+        assert bundle.text([long])[1].sum() == n and longer([long])[1].sum() == n + 16
     # a run on another autoencoder (more latent channels, another patch) keeps the body and starts
     # the patch embedding and output projection afresh: it predicts exactly 0 at first
     from kinema.models.vae import VideoVAE, save_vae, vae_config

@@ -852,7 +852,10 @@ def _init_from(folder: str, dit: DiT, text: torch.nn.Module) -> None:
     adaLN-Zero gates and cross-attention projection are zero, so each starts as the identity and the
     run again starts as the folder's model); and another latent format (a new autoencoder:
     ``in_channels`` or ``patch`` differ), for which every tensor but the patch embedding and the
-    output projection is copied (``LATENT_IO_PREFIXES``; those two start afresh).
+    output projection is copied (``LATENT_IO_PREFIXES``; those two start afresh). The built-in
+    text encoder may take longer texts (a larger ``text.max_length``): its positions up to the
+    folder's length are copied and the rest keep their fresh initialisation, so texts that fit the
+    folder's length still encode exactly as before.
     """
     from kinema.models.bundle import load_bundle
 
@@ -886,8 +889,14 @@ def _init_from(folder: str, dit: DiT, text: torch.nn.Module) -> None:
                     "and output projection start afresh, the rest is copied", new.in_channels,
                     "x".join(map(str, new.patch)), folder, old.in_channels, "x".join(map(str, old.patch)))
     if text.trainable:
+        text_state = bundle.text.state_dict()
+        old_len, new_len = (text_state["pos"].shape[0], text.pos.shape[0]) if "pos" in text_state else (0, 0)
+        if new_len > old_len > 0:  # a longer text.max_length: the added positions keep their fresh init
+            text_state["pos"] = torch.cat([text_state["pos"], text.pos.detach()[old_len:].to(text_state["pos"])])
+            logger.info("text.max_length %d -> %d: positions %d.. start from the encoder's own init",
+                        old_len, new_len, old_len)
         try:
-            text.load_state_dict(bundle.text.state_dict())
+            text.load_state_dict(text_state)
         except RuntimeError as e:
             raise KinemaError(f"cannot start from {folder}: its text encoder differs from this run's: {e}") from None
     logger.info("initialised from %s", folder)
