@@ -221,6 +221,17 @@ def test_prompt_expansion_keeps_both_prompts(pipe):
     assert r.detailed_prompt == "anything, in great detail"
 
 
+def test_a_prompt_longer_than_the_text_encoder_reads_is_warned_about(pipe, caplog):
+    n = pipe.text.max_length
+    with caplog.at_level("WARNING", logger="kinema.pipeline"):
+        _gen(pipe, "a blue square", frames=1)
+        assert not caplog.records
+        _gen(pipe, " ".join(["a blue square"] * n) + " at the very end", frames=1)
+    assert len(caplog.records) == 1
+    msg = caplog.records[0].getMessage()
+    assert f"reads only the first {n}" in msg and "at the very end" in msg and "prompt" in msg
+
+
 def test_no_default_expansion_for_short_caption_models(pipe):
     short = Pipeline.__new__(Pipeline)
     short.__dict__.update(pipe.__dict__, info=dataclasses.replace(pipe.info, caption_field="caption"))

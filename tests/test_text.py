@@ -109,6 +109,7 @@ def test_builtin_shapes_mask_and_gradients():
     assert feats.shape == (3, 24, 32) and feats.dtype == torch.float32
     assert mask.shape == (3, 24) and mask.dtype == torch.bool
     assert mask.sum(1).tolist() == [7, 2, 24]
+    assert [enc.num_tokens(t) for t in texts] == [7, 2, 2 + 60 * 5 - 1]  # before truncation ("word": 4 bytes + a space)
     assert (feats[~mask] == 0).all() and torch.isfinite(feats).all()
     (feats * torch.randn_like(feats)).sum().backward()
     for name, p in enc.named_parameters():
@@ -175,6 +176,7 @@ def test_hf_tiny_t5(tmp_path):
     feats, mask = enc(["a red circle moves left", "", "blue square zzz the camera moves left"])
     assert feats.shape == (3, 6, 16) and feats.dtype == torch.float32 and not feats.requires_grad
     assert mask.sum(1).tolist() == [6, 1, 6]  # 5 words + </s>; "" -> </s>; truncated to 6
+    assert enc.num_tokens("blue square zzz the camera moves left") == 8  # 7 words + </s>, before truncation
     assert (feats[~mask] == 0).all()
     enc.clear_cache()
     again, m1 = enc(["a red circle moves left"])  # alone: the same features as in the padded batch

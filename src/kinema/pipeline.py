@@ -497,6 +497,11 @@ class Pipeline:
         """Text -> the DiT's ``TextCache``, computed once: batch 1 (prompt) for ``guidance == 1``,
         else batch 2 (prompt, negative prompt) for batched classifier-free guidance."""
         texts = [prompt] if guidance == 1.0 else [prompt, negative_prompt]
+        for name, text in zip(("prompt", "negative prompt"), texts, strict=False):
+            n = self.text.num_tokens(text)
+            if n > self.text.max_length:
+                log.warning("the %s is %d tokens long but the text encoder reads only the first %d: its end "
+                            "(...%s) is ignored; shorten it", name, n, self.text.max_length, text[-60:])
         feats, mask = self.text(texts)  # (n, L, D_txt), (n, L)
         with _autocast(self.device, self.dtype):
             return self.dit.encode_text_kv(feats, mask)

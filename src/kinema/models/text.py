@@ -121,6 +121,10 @@ class TextEncoder(nn.Module):
     def forward(self, texts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
         raise NotImplementedError
 
+    def num_tokens(self, text: str) -> int:
+        """How many tokens ``text`` has before truncation to ``max_length`` (special tokens included)."""
+        raise NotImplementedError
+
 
 def _check_texts(texts: list[str]) -> list[str]:
     if isinstance(texts, str):
@@ -200,6 +204,9 @@ class BuiltinTextEncoder(TextEncoder):
     def tokenizer_metadata() -> dict[str, str]:
         """Strings to store with a checkpoint so a load can check the tokenizer is unchanged."""
         return {"tokenizer_version": TOKENIZER_VERSION, "tokenizer_fingerprint": vocab_fingerprint()}
+
+    def num_tokens(self, text: str) -> int:
+        return len(self.tokenizer.encode(text))
 
     def forward(self, texts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
         """texts (B strings) -> features (B, L, dim) float32 (zero on padding), mask (B, L) bool."""
@@ -331,6 +338,9 @@ class FrozenHFTextEncoder(TextEncoder):
 
     def clear_cache(self) -> None:
         self._cache.clear()
+
+    def num_tokens(self, text: str) -> int:
+        return len(self.tokenizer(text)["input_ids"])
 
     def _token_ids(self, text: str) -> list[int]:
         ids = self.tokenizer(text, truncation=True, max_length=self.max_length)["input_ids"]
