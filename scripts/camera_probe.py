@@ -18,14 +18,12 @@ Two measurements of the weak spot the mission names ("following a camera path"):
 
 from __future__ import annotations
 
-import argparse
 import json
 import re
 from pathlib import Path
 
 import torch
-from mirror_probe import caption_errors
-from safetensors import safe_open
+from mirror_probe import caption_errors, load_clips, probe_parser
 
 from kinema.models.bundle import load_bundle
 from kinema.world.captions import CAMERA_PHRASES
@@ -46,20 +44,6 @@ def with_camera(caption: str, phrase: str | None) -> str:
     return caption.replace(m.group(0), f"The camera {phrase or OPPOSITE[m.group(1)]}.")
 
 
-def load_clips(folder: Path, bucket: str, clips: int) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
-    """The first ``clips`` clips of the bucket's first shard with a textured background and a camera
-    move: raw latents (n, C, t, h, w), latent object masks (n, t, h, w), detailed captions."""
-    shard = folder / bucket / "shard_00000.safetensors"
-    if not shard.is_file():
-        raise SystemExit(f"{shard} not found: build the latents first (kinema latents build ...)")
-    f = safe_open(str(shard), "pt")
-    caps = json.loads(f.metadata()["detailed_caption"])
-    pick = [i for i, c in enumerate(caps) if c.startswith("A textured") and _SENTENCE.search(c)][:clips]
-    if not pick:
-        raise SystemExit(f"{shard} has no textured clip with a camera move")
-    return f.get_tensor("latents")[pick].float(), f.get_tensor("object_mask")[pick], [caps[i] for i in pick]
-
-
 def report_camera(paths: list[str]) -> dict[str, dict[str, float]]:
     """Camera scores of WorldBench reports' clips: mean and count for prompts with a camera move
     (``moving``) and without (``static``), over every run of every report."""
@@ -74,21 +58,13 @@ def report_camera(paths: list[str]) -> dict[str, dict[str, float]]:
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("model", nargs="?", default="weights/default")
-    p.add_argument("--latents", default="runs/latents_world", help="a latent dataset folder (kinema latents build)")
-    p.add_argument("--bucket", default="17x64x64")
-    p.add_argument("--clips", type=int, default=64)
-    p.add_argument("--times", default="0.5,0.7,0.85,0.95")
+    p = probe_parser(__doc__, clips=64, times="0.5,0.7,0.85,0.95")
     p.add_argument("--report", nargs="*", default=[], help="WorldBench report.json files of this model's videos")
-    p.add_argument("--batch", type=int, default=16)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--threads", type=int, default=1)
-    p.add_argument("--json", default=None, help="write the results here")
     ns = p.parse_args()
     torch.set_num_threads(ns.threads)
     b = load_bundle(ns.model)
-    raw, objects, caps = load_clips(Path(ns.latents), ns.bucket, ns.clips)
+    raw, objects, caps = load_clips(Path(ns.latents), ns.bucket, ns.clips,
+                                    keep=lambda c: c.startswith("A textured") and bool(_SENTENCE.search(c)))
     x0 = b.vae.normalize(raw)  # (n, C, t, h, w)
     background = (~objects.bool()).float()  # (n, t, h, w): the error outside the objects only
     noise = torch.randn(x0.shape, generator=torch.Generator().manual_seed(ns.seed))

@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import re
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -41,16 +42,36 @@ def colour_swap(caption: str) -> str:
     return _COLOUR.sub(lambda m: _NEXT[m.group(1)], caption)
 
 
-def load_clips(folder: Path, bucket: str, clips: int) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
-    """The first ``clips`` clips of the bucket's first shard with left/right words in their caption:
-    raw latents (n, C, t, h, w), latent object masks (n, t, h, w), captions."""
+def load_clips(folder: Path, bucket: str, clips: int,
+               keep: Callable[[str], bool] = lambda c: mirror_caption(c) != c,
+               ) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
+    """The first ``clips`` clips of the bucket's first shard whose detailed caption passes ``keep``
+    (default: it has left/right words): raw latents (n, C, t, h, w), latent object masks (n, t, h,
+    w), captions."""
     shard = folder / bucket / "shard_00000.safetensors"
     if not shard.is_file():
         raise SystemExit(f"{shard} not found: build the latents first (kinema latents build ...)")
     f = safe_open(str(shard), "pt")
     caps = json.loads(f.metadata()["detailed_caption"])
-    pick = [i for i, c in enumerate(caps) if mirror_caption(c) != c][:clips]
+    pick = [i for i, c in enumerate(caps) if keep(c)][:clips]
+    if not pick:
+        raise SystemExit(f"{shard} has no clip this probe can use")
     return f.get_tensor("latents")[pick].float(), f.get_tensor("object_mask")[pick], [caps[i] for i in pick]
+
+
+def probe_parser(doc: str, clips: int, times: str) -> argparse.ArgumentParser:
+    """The arguments every caption probe takes (model, latent dataset, clips, flow times, ...)."""
+    p = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("model", nargs="?", default="weights/default")
+    p.add_argument("--latents", default="runs/latents_world", help="a latent dataset folder (kinema latents build)")
+    p.add_argument("--bucket", default="17x64x64")
+    p.add_argument("--clips", type=int, default=clips)
+    p.add_argument("--times", default=times)
+    p.add_argument("--batch", type=int, default=16)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--json", default=None, help="write the results here")
+    return p
 
 
 def caption_errors(b, x0: torch.Tensor, noise: torch.Tensor, weight: torch.Tensor,
@@ -71,17 +92,8 @@ def caption_errors(b, x0: torch.Tensor, noise: torch.Tensor, weight: torch.Tenso
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("model", nargs="?", default="weights/default")
-    p.add_argument("--latents", default="runs/latents_world", help="a latent dataset folder (kinema latents build)")
-    p.add_argument("--bucket", default="17x64x64")
-    p.add_argument("--clips", type=int, default=128)
-    p.add_argument("--times", default="0.3,0.5,0.7,0.85,0.95")
+    p = probe_parser(__doc__, clips=128, times="0.3,0.5,0.7,0.85,0.95")
     p.add_argument("--object-weight", type=float, default=8.0, help="as in training: object latents count 1 + this")
-    p.add_argument("--batch", type=int, default=16)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--threads", type=int, default=1)
-    p.add_argument("--json", default=None, help="write the table here")
     ns = p.parse_args()
     torch.set_num_threads(ns.threads)
     b = load_bundle(ns.model)
