@@ -23,7 +23,7 @@ import re
 from pathlib import Path
 
 import torch
-from mirror_probe import caption_errors, load_clips, probe_parser
+from mirror_probe import caption_errors, gap, load_clips, probe_parser
 
 from kinema.models.bundle import load_bundle
 from kinema.world.captions import CAMERA_PHRASES
@@ -78,8 +78,7 @@ def main() -> None:
             err = caption_errors(b, x0, noise, background, variants, t, ns.batch)
             row = {"t": t, "error": float(err["true"].mean())}
             for k in ("static", "opposite"):
-                row[f"{k}_gap"] = float((err[k] / err["true"]).mean() - 1)
-                row[f"{k}_worse"] = float((err[k] > err["true"]).float().mean())
+                row[f"{k}_gap"], row[f"{k}_worse"] = gap(err, k)
             rows.append(row)
             print(f"{t:5.2f} {row['error']:7.4f} {100 * row['static_gap']:10.1f}% {row['static_worse']:6.2f} "
                   f"{100 * row['opposite_gap']:12.1f}% {row['opposite_worse']:6.2f}")

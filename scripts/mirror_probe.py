@@ -91,6 +91,12 @@ def caption_errors(b, x0: torch.Tensor, noise: torch.Tensor, weight: torch.Tenso
     return err
 
 
+def gap(err: dict[str, torch.Tensor], variant: str) -> tuple[float, float]:
+    """How much worse the clips are explained under ``variant`` than under the true caption: the
+    mean relative error increase, and the share of clips whose error is higher (0.5 by chance)."""
+    return float((err[variant] / err["true"]).mean() - 1), float((err[variant] > err["true"]).float().mean())
+
+
 def main() -> None:
     p = probe_parser(__doc__, clips=128, times="0.3,0.5,0.7,0.85,0.95")
     p.add_argument("--object-weight", type=float, default=8.0, help="as in training: object latents count 1 + this")
@@ -108,10 +114,9 @@ def main() -> None:
     with torch.no_grad():
         for t in (float(x) for x in ns.times.split(",")):
             err = caption_errors(b, x0, noise, weight, variants, t, ns.batch)
-            row = {"t": t, "error": float(err["true"].mean()),
-                   "mirrored_gap": float((err["mirrored"] / err["true"]).mean() - 1),
-                   "mirrored_worse": float((err["mirrored"] > err["true"]).float().mean()),
-                   "colour_gap": float((err["colour"] / err["true"]).mean() - 1)}
+            row = {"t": t, "error": float(err["true"].mean())}
+            row["mirrored_gap"], row["mirrored_worse"] = gap(err, "mirrored")
+            row["colour_gap"] = gap(err, "colour")[0]
             rows.append(row)
             print(f"{t:5.2f} {row['error']:7.4f} {100 * row['mirrored_gap']:12.2f}% {row['mirrored_worse']:6.2f} "
                   f"{100 * row['colour_gap']:10.1f}%")
