@@ -6,12 +6,14 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from bench.dit import count_flops
 from bench.peers import Work, kinema_dit
 from bench.report import write_markdown
 from bench.timing import interleaved, median, run_measured
+from einops import rearrange
 
 
 def test_interleaved_runs_cases_round_by_round() -> None:
@@ -138,3 +140,30 @@ def test_default_work_section(tmp_path) -> None:
     write_markdown(result, tmp_path / "R.md", None)
     text = (tmp_path / "R.md").read_text()
     assert "default model's own work" in text and "| 2 x 80 |" in text and "**2.00x**" in text
+
+
+def test_linear_codec_keeps_the_autoencoders_numbers_and_fits_its_data() -> None:
+    from bench.linear_codec import LinearCodec, frame_motion, frame_psnr, total_psnr
+
+    from kinema.models.vae import vae_config
+
+    cfg = vae_config("tiny")  # 4x4x4 blocks, 4 numbers each: 1 + 4k frames of 16x16 -> (1 + k) x 4 x 4 x 4
+    g = np.random.default_rng(0)
+    basis = g.uniform(-60, 60, size=(3, 4 * 4 * 4 * 3))  # every group block = grey level + 3 patterns
+
+    def clip(n: int) -> np.ndarray:
+        groups = 128 + basis.T @ g.uniform(-1, 1, size=(3, n * 16))  # (192, n·16) block values
+        rest = rearrange(groups, "(f p q c) (n h w) -> (n f) (h p) (w q) c", f=4, p=4, q=4, h=4, w=4)
+        return np.concatenate([rest[:1], rest]).clip(0, 255).round().astype(np.uint8)  # frame 0 = frame 1
+
+    train = [clip(4) for _ in range(8)]
+    codec = LinearCodec(cfg, train)
+    held_out = clip(2)
+    exact = frame_psnr(held_out, codec.reconstruct(held_out))
+    assert exact[1:].min() > 45  # a rank-3 block family: 4 components keep it (up to uint8 rounding)
+    noise = g.integers(0, 256, size=held_out.shape, dtype=np.uint8)
+    assert frame_psnr(noise, codec.reconstruct(noise)).max() < 15  # but not noise
+    assert abs(total_psnr(np.array([20.0, 20.0])) - 20.0) < 1e-9
+    assert abs(total_psnr(np.array([10.0, 40.0])) - 10 * np.log10(2 / 0.1001)) < 1e-6  # mean of the MSEs
+    motion = frame_motion(np.stack([np.zeros((2, 2, 3)), np.full((2, 2, 3), 51)]).astype(np.uint8))
+    np.testing.assert_allclose(motion, [0.0, 0.2])

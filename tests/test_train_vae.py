@@ -25,9 +25,10 @@ def _cfg(tmp_path, *extra):
     return load_config(VAETrainConfig, None, [*TINY, f"--out={tmp_path}", *extra])
 
 
-def test_resume_is_exact(tmp_path):
-    full = train_vae(_cfg(tmp_path / "full", "--steps=4"), progress=False)
-    part_cfg = _cfg(tmp_path / "part", "--steps=4")
+@pytest.mark.parametrize("extra", [[], ["--vae={linear_path = true}", "--linear_fit_batches=4"]])
+def test_resume_is_exact(tmp_path, extra):
+    full = train_vae(_cfg(tmp_path / "full", "--steps=4", *extra), progress=False)
+    part_cfg = _cfg(tmp_path / "part", "--steps=4", *extra)
     train_vae(part_cfg, stop_after=2, progress=False)
     assert load_state(tmp_path / "part/state.pt")["step"] == 2
     resumed = train_vae(part_cfg, progress=False)
@@ -49,6 +50,18 @@ def test_training_improves_and_exports_latent_stats(tmp_path):
     assert (tmp_path / "samples").is_dir() and list((tmp_path / "samples").glob("*.mp4"))
     saved = json.loads((tmp_path / "config.json").read_text())
     assert saved["preset"] == "tiny" and saved["steps"] == 30
+
+
+def test_linear_path_run_starts_as_the_fitted_linear_codec(tmp_path):
+    from kinema.models.vae import VideoVAE
+
+    start = load_vae(train_vae(_cfg(tmp_path, "--steps=2", "--vae={linear_path = true}", "--linear_fit_batches=8"),
+                               stop_after=0, progress=False))  # exported before any step: the fit alone
+    block_mean = VideoVAE(start.cfg).eval()  # the linear path's init before fitting
+    videos = world_videos(4, seed=5, width=16, height=16, frames=5, fps=8.0)
+    fitted, plain = evaluate(start, videos)["total"]["psnr"], evaluate(block_mean, videos)["total"]["psnr"]
+    assert fitted > plain + 0.25, (fitted, plain)  # 4 principal components beat 3 colour means (+ a copy)
+    assert int(torch.count_nonzero(start.encoder.conv_out.weight)) == 0  # the network adds nothing yet
 
 
 def test_resume_refuses_a_different_architecture(tmp_path):

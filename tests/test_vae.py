@@ -10,8 +10,10 @@ import sys
 import textwrap
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
+from einops import rearrange
 from safetensors import safe_open
 from safetensors.torch import save_file
 
@@ -137,7 +139,8 @@ def test_presets_build_and_report_sizes(capsys: pytest.CaptureFixture[str]) -> N
 @pytest.mark.parametrize(
     ("seed", "overrides", "chunk_latents"),
     [(None, {}, 1), (0, {}, 1), (1, {}, 2), (2, {"mid_attention": True, "causal_padding": "zeros"}, 1),
-     (3, {"temporal_factor": 2}, 1), (4, {"base_channels": 16}, 1)],  # 16 channels: the per-frame 2D conv path
+     (3, {"temporal_factor": 2}, 1), (4, {"base_channels": 16}, 1),  # 16 channels: the per-frame 2D conv path
+     (5, {"linear_path": True}, 2), (6, {"linear_path": True, "temporal_factor": 2}, 1)],
 )
 def test_chunked_equals_whole(seed: int | None, overrides: dict, chunk_latents: int) -> None:
     model = tiny(seed, **overrides)
@@ -164,8 +167,9 @@ def test_conv3d_via_2d_matches_conv3d(kernel: tuple[int, int, int], stride: tupl
     torch.testing.assert_close(_conv3d_via_2d(x, w, b, stride, padding), ref, atol=1e-5, rtol=1e-5)
 
 
-def test_encoder_is_causal() -> None:
-    model = tiny(0)
+@pytest.mark.parametrize("overrides", [{}, {"linear_path": True}])
+def test_encoder_is_causal(overrides: dict) -> None:
+    model = tiny(0, **overrides)
     x = video(9)
     with torch.no_grad():
         base = model.encode(x).mean
@@ -178,8 +182,9 @@ def test_encoder_is_causal() -> None:
             assert (out[:, :, group] - base[:, :, group]).abs().max() > 1e-3
 
 
-def test_decoder_is_causal() -> None:
-    model = tiny(0)
+@pytest.mark.parametrize("overrides", [{}, {"linear_path": True}])
+def test_decoder_is_causal(overrides: dict) -> None:
+    model = tiny(0, **overrides)
     z = torch.randn(1, 4, 3, 4, 4, generator=torch.Generator().manual_seed(0))
     with torch.no_grad():
         base = model.decode(z)
@@ -340,6 +345,42 @@ def test_save_load_round_trip(tmp_path: Path) -> None:
         y16 = loaded16.decode(loaded16.encode(x).mode())
     assert (y16 - ref).abs().mean() < 0.02 * ref.abs().mean()
     assert not list(tmp_path.glob(".*tmp*"))  # atomic write left no temp file
+
+
+def test_linear_path_starts_as_block_means_then_as_the_pca_codec() -> None:
+    torch.manual_seed(0)
+    model = VideoVAE(vae_config("tiny", linear_path=True)).eval()  # fresh: the network's output convs are zero
+    x = video(9, b=2)
+    with torch.no_grad():
+        z = model.encode(x).mean  # (2, 4, 3, 4, 4)
+        block_mean = torch.nn.functional.avg_pool3d(x[:, :, 1:], (4, 4, 4))  # (2, 3, 2, 4, 4)
+        torch.testing.assert_close(z[:, :3, 1:], block_mean, atol=1e-5, rtol=0)
+        torch.testing.assert_close(z[:, 3, 1:], block_mean[:, 0], atol=1e-5, rtol=0)  # channel 3: red again
+        torch.testing.assert_close(z[:, :3, 0], torch.nn.functional.avg_pool2d(x[:, :, 0], 4), atol=1e-5, rtol=0)
+        data = [video(9, b=4, seed=s) for s in range(1, 7)]
+        model.fit_linear_path(data)
+        y = model.decode(model.encode(x).mean)
+        codes = torch.cat([model.encode(v).mean for v in data])  # (24, 4, 3, 4, 4)
+
+    def rows(v: torch.Tensor, first: bool) -> np.ndarray:
+        if first:
+            return rearrange(v[:, :, :1], "b c g (h p) (w q) -> (b g h w) (p q c)", p=4, q=4).double().numpy()
+        return rearrange(v[:, :, 1:], "b c (g f) (h p) (w q) -> (b g h w) (f p q c)", f=4, p=4, q=4).double().numpy()
+
+    for first in (True, False):  # decode(encode(x)) = the projection on the fitted data's top 4 components
+        train = np.concatenate([rows(v, first) for v in data])
+        mean = train.mean(0)
+        comp = np.linalg.svd(train - mean, full_matrices=False)[2][:4]
+        np.testing.assert_allclose(rows(y, first), (rows(x, first) - mean) @ comp.T @ comp + mean, atol=1e-4)
+    torch.testing.assert_close(codes.transpose(0, 1).flatten(1).std(1), torch.ones(4), atol=0.02, rtol=0)  # whitened
+    with pytest.raises(KinemaError, match="needs more than 4 frame-0 blocks; the videos gave 1"):
+        VideoVAE(vae_config("tiny", linear_path=True)).fit_linear_path([video(5, h=4, w=4)])
+    with pytest.raises(KinemaError, match="needs more than 4 blocks of 4 later frames; the videos gave 0"):
+        VideoVAE(vae_config("tiny", linear_path=True)).fit_linear_path([video(1, b=2)])  # images only
+    with pytest.raises(KinemaError, match="has no linear path"):
+        tiny(0).fit_linear_path(data)
+    with pytest.raises(KinemaError, match="cannot widen the latent of an autoencoder with a linear path"):
+        widen_latent(model, 6)
 
 
 @pytest.mark.parametrize("wider", [4, 6, 9])

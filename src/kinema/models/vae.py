@@ -4,6 +4,13 @@ The file reads top to bottom: config and presets, the posterior, the building bl
 conv, norm, residual block, per-frame attention, down- and upsampling), encoder, decoder, the
 model with chunked and tiled encode/decode, and safetensors save/load.
 
+Linear path. With ``linear_path`` the latent is the sum of a learned linear code of each latent
+cell's pixel block (frame 0's s×s block, each later group's ft×s×s block) and the network's
+correction, and the decoder adds the linear decoding of the latent to the network's output. Fitted
+to the data as principal components (``VideoVAE.fit_linear_path``) with the network's output
+convs at zero, a fresh autoencoder starts as the best linear codec of its compression, and
+training learns only what a linear code misses (in the spirit of DC-AE's residual autoencoding).
+
 Compression. A video ``(B, C, T, H, W)`` in [-1, 1] with ``T = 1 + ft·k`` frames becomes a
 latent ``(B, z, 1 + k, H/s, W/s)`` (``ft = temporal_factor``, ``s = spatial_factor``). The
 first frame is encoded on its own, so an image is a one-frame video; each later group of ``ft``
@@ -36,7 +43,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -91,6 +98,7 @@ class VAEConfig:
     spatial_factor: int = 8
     patch_size: int = 1  # space-to-depth factor at input/output (power of two, <= spatial_factor)
     mid_attention: bool = False  # single-head attention over each frame's pixels in the middle blocks
+    linear_path: bool = False  # a linear block code beside the network (see the module docstring)
     causal_padding: Literal["replicate", "zeros"] = "replicate"  # what the causal convs see before frame 0
     scale: list[float] = field(default_factory=list)
     shift: list[float] = field(default_factory=list)
@@ -414,6 +422,102 @@ class Upsample(nn.Module):
         return x + self.space(x)  # (B, C, t', 2H, 2W): nearest shortcut + conv
 
 
+class PatchLinear(nn.Module):
+    """The linear path: one linear map per latent cell between a pixel block and z latent values.
+
+    The block of latent frame 0 is frame 0's s×s pixels (C·s² values), of a later latent frame its
+    group's ft×s×s pixels (C·ft·s² values); each has its own map. Encoding: video (B, C, T, H, W)
+    -> (B, z, t, h, w); decoding (``decode=True``): the reverse. A chunk starts the video when no
+    ``cache`` is given or the cache has not seen this module (chunked and tiled use stays exact:
+    blocks never straddle chunks or tiles). At init each latent channel ``o`` is the block mean of
+    colour ``o mod C`` and decoding repeats it, like the network's average-pool/repeat shortcuts.
+    """
+
+    def __init__(self, cfg: VAEConfig, decode: bool) -> None:
+        super().__init__()
+        c, z, s = cfg.in_channels, cfg.latent_channels, cfg.spatial_factor
+        self.ft, self.s, self.decode = cfg.temporal_factor, s, decode
+        sizes = (c * s * s, c * self.ft * s * s)  # block values: frame 0, a later group
+        self.first, self.rest = (nn.Linear(z, d) if decode else nn.Linear(d, z) for d in sizes)
+        with torch.no_grad():
+            for lin, d in zip((self.first, self.rest), sizes, strict=True):
+                colour = torch.arange(d) % c  # block values are ordered (f p q c): colour is the fastest index
+                pick = (colour[None, :] == (torch.arange(z) % c)[:, None]).float()  # (z, d)
+                enc = pick / pick.sum(1, keepdim=True)  # mean of the block's values of that colour
+                dec = pick.T / pick.sum(0, keepdim=True).T.clamp_min(1)  # mean of the channels of that colour
+                lin.weight.copy_(dec if decode else enc)
+                lin.bias.zero_()
+
+    def _map(self, x: torch.Tensor, lin: nn.Linear, f: int) -> torch.Tensor:
+        s = self.s
+        if self.decode:  # (B, z, g, h, w) -> (B, C, g·f, h·s, w·s)
+            y = lin(rearrange(x, "b z g h w -> b g h w z"))
+            return rearrange(y, "b g h w (f p q c) -> b c (g f) (h p) (w q)", f=f, p=s, q=s)
+        y = lin(rearrange(x, "b c (g f) (h p) (w q) -> b g h w (f p q c)", f=f, p=s, q=s))
+        return rearrange(y, "b g h w z -> b z g h w")  # (B, z, g, h/s, w/s)
+
+    def forward(self, x: torch.Tensor, cache: Cache | None = None) -> torch.Tensor:
+        starts = cache is None or self not in cache
+        if cache is not None:
+            cache[self] = x.new_zeros(0)  # a marker: this video has started
+        n_first = 1 if starts else 0  # frame 0 (or latent frame 0) comes alone
+        parts = []
+        if n_first:
+            parts.append(self._map(x[:, :, :1], self.first, 1))
+        if x.shape[2] > n_first:
+            parts.append(self._map(x[:, :, n_first:], self.rest, self.ft))
+        return torch.cat(parts, dim=2) if len(parts) > 1 else parts[0]
+
+    def blocks(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """A whole video (B, C, T, H, W), T = 1 + ft·k -> its blocks as rows: frame 0's
+        (B·h·w, C·s²) and the later groups' (B·k·h·w, C·ft·s²), in this module's value order."""
+        s = self.s
+        first = rearrange(x[:, :, :1], "b c g (h p) (w q) -> (b g h w) (p q c)", p=s, q=s)
+        rest = rearrange(x[:, :, 1:], "b c (g f) (h p) (w q) -> (b g h w) (f p q c)", f=self.ft, p=s, q=s)
+        return first, rest
+
+    @torch.no_grad()
+    def set_pca(self, which: str, mean: torch.Tensor, components: torch.Tensor, std: torch.Tensor) -> None:
+        """Set map ``which`` ("first" or "rest") to whitened principal components: block values
+        (d,) -> ``(v - mean) @ components.T / std`` (z,), decoding ``code · std @ components + mean``.
+        mean (d,), components (z, d) orthonormal rows, std (z,) the components' standard deviations."""
+        lin = getattr(self, which)
+        if self.decode:
+            lin.weight.copy_((components * std[:, None]).T)
+            lin.bias.copy_(mean)
+        else:
+            lin.weight.copy_(components / std[:, None])
+            lin.bias.copy_(-(components @ mean) / std)
+
+
+@torch.no_grad()
+def linear_path_pca(cfg: VAEConfig, videos: Iterable[torch.Tensor]) -> dict[str, tuple[torch.Tensor, ...]]:
+    """Principal components of the linear path's pixel blocks over ``videos`` (each (B, C, T, H, W)
+    in [-1, 1], T = 1 + ft·k; 1-frame videos count for frame 0 only): ``{"first": (mean, components,
+    std), "rest": (...)}`` with the top ``latent_channels`` components of each block kind (float32;
+    components (z, d) orthonormal rows, std (z,) their standard deviations, floored at 1e-3)."""
+    z = cfg.latent_channels
+    cut = PatchLinear(cfg, decode=False)
+    sums: dict[str, list] = {"first": [0, 0.0, 0.0], "rest": [0, 0.0, 0.0]}  # rows, sum, sum of outer products
+    for x in videos:
+        for name, rows in zip(("first", "rest"), cut.blocks(x.double()), strict=True):
+            acc = sums[name]
+            acc[0] += rows.shape[0]
+            acc[1] = acc[1] + rows.sum(0)
+            acc[2] = acc[2] + rows.T @ rows
+    out = {}
+    for name, (n, total, outer) in sums.items():
+        if n <= z:
+            what = "frame-0 blocks" if name == "first" else f"blocks of {cfg.temporal_factor} later frames"
+            raise KinemaError(f"fitting the linear path needs more than {z} {what}; the videos gave {n}")
+        mean = total / n
+        eigval, eigvec = torch.linalg.eigh(outer / n - torch.outer(mean, mean))  # ascending
+        top = eigvec[:, -z:].flip(1).T  # (z, d)
+        std = eigval[-z:].flip(0).clamp_min(1e-6).sqrt().clamp_min(1e-3)
+        out[name] = (mean.float(), top.float(), std.float())
+    return out
+
+
 # --------------------------------------------------------------------------- encoder / decoder
 
 
@@ -441,17 +545,20 @@ class Encoder(nn.Module):
         self.blocks = nn.ModuleList(blocks)
         self.conv_out = CausalConv3d(cin, 2 * cfg.latent_channels, (3, 3, 3), time_padding=pad)
         self.short_in = ChannelShortcut(cfg.in_channels * self.patch**2, chans[0])
-        self.short_out = ChannelShortcut(cin, cfg.latent_channels)
+        # the latent's shortcut: the linear block code of the pixels, or a copy of deepest features
+        self.short_out = PatchLinear(cfg, decode=False) if cfg.linear_path else ChannelShortcut(cin, cfg.latent_channels)
 
     def forward(self, x: torch.Tensor, cache: Cache | None = None) -> torch.Tensor:
         p = self.patch
+        pixels = x  # (B, Cin, T, H, W)
         x = rearrange(x, "b c t (h p1) (w p2) -> b (c p1 p2) t h w", p1=p, p2=p)  # (B, Cin·p², T, H/p, W/p)
         h = self.conv_in(x, cache) + self.short_in(x)  # (B, C0, T, H/p, W/p)
         for block in self.blocks:
             h = block(h, cache)  # ... -> (B, C_last, t, h, w)
         moments = self.conv_out(F.silu(h), cache)  # (B, 2z, t, h, w); no norm here: see FrameGroupNorm
         mean, logvar = moments.chunk(2, dim=1)  # each (B, z, t, h, w)
-        return torch.cat([mean + self.short_out(h), logvar], dim=1)  # (B, 2z, t, h, w)
+        short = self.short_out(pixels, cache) if isinstance(self.short_out, PatchLinear) else self.short_out(h)
+        return torch.cat([mean + short, logvar], dim=1)  # (B, 2z, t, h, w)
 
 
 class Decoder(nn.Module):
@@ -477,15 +584,21 @@ class Decoder(nn.Module):
         self.patch = cfg.patch_size
         self.conv_out = CausalConv3d(cin, cfg.in_channels * self.patch**2, (3, 3, 3), time_padding=pad)
         self.short_in = ChannelShortcut(cfg.latent_channels, chans[0])
-        self.short_out = ChannelShortcut(cin, cfg.in_channels * self.patch**2)
+        # the output's shortcut: the linear decoding of the latent, or a copy of the last features
+        self.short_out = PatchLinear(cfg, decode=True) if cfg.linear_path \
+            else ChannelShortcut(cin, cfg.in_channels * self.patch**2)
 
     def forward(self, z: torch.Tensor, cache: Cache | None = None) -> torch.Tensor:
         h = self.conv_in(z, cache) + self.short_in(z)  # (B, C_last, t, h, w)
         for block in self.blocks:
             h = block(h, cache)  # ... -> (B, C0, T, H/p, W/p)
-        x = self.conv_out(F.silu(h), cache) + self.short_out(h)  # (B, Cin·p², T, H/p, W/p); no norm before
+        x = self.conv_out(F.silu(h), cache)  # (B, Cin·p², T, H/p, W/p); no norm before
         p = self.patch
-        return rearrange(x, "b (c p1 p2) t h w -> b c t (h p1) (w p2)", p1=p, p2=p)  # (B, Cin, T, H, W)
+        linear = isinstance(self.short_out, PatchLinear)
+        if not linear:
+            x = x + self.short_out(h)
+        x = rearrange(x, "b (c p1 p2) t h w -> b c t (h p1) (w p2)", p1=p, p2=p)  # (B, Cin, T, H, W)
+        return x + self.short_out(z, cache) if linear else x
 
 
 # --------------------------------------------------------------------------- tiling
@@ -620,6 +733,19 @@ class VideoVAE(nn.Module):
                 with torch.no_grad():
                     m.time.weight.zero_()
                     m.time.weight[:, :, 2, 0, 0] = torch.cat([torch.eye(c), torch.eye(c)])  # both copies = x_t
+
+    def fit_linear_path(self, videos: Iterable[torch.Tensor]) -> None:
+        """Set the linear path (``cfg.linear_path``) to the whitened principal components of
+        ``videos`` (see ``linear_path_pca``): with the network's output convs still at zero (a fresh
+        model), the autoencoder is then exactly the best linear codec of its compression for them."""
+        if not self.cfg.linear_path:
+            raise KinemaError("this autoencoder has no linear path (linear_path = false)")
+        pca = linear_path_pca(self.cfg, videos)
+        for half in (self.encoder.short_out, self.decoder.short_out):
+            assert isinstance(half, PatchLinear)
+            for name, (mean, comp, std) in pca.items():
+                half.set_pca(name, mean.to(half.first.weight.device), comp.to(half.first.weight.device),
+                             std.to(half.first.weight.device))
 
     def num_params(self) -> int:
         """Number of parameters (encoder + decoder)."""
@@ -816,6 +942,9 @@ def widen_latent(src: VideoVAE, latent_channels: int) -> VideoVAE:
     same up to float round-off while gradients reach the new channels from the first step.
     """
     old = src.cfg.latent_channels
+    if src.cfg.linear_path:
+        raise KinemaError("cannot widen the latent of an autoencoder with a linear path (linear_path = true): "
+                          "train a new one with the wider latent")
     if latent_channels < old:
         raise KinemaError(f"can only widen the latent: {latent_channels} < the autoencoder's {old} channels")
     extra = latent_channels - old

@@ -11,6 +11,10 @@ objects are a few percent of the pixels, so an unweighted loss lets the model bl
 ``edge_weight`` adds the same weighted mean on the horizontal and vertical pixel differences (a
 gradient-difference term): a rounded corner or a soft edge costs little L1 but a lot of gradient.
 
+A fresh model with ``vae.linear_path`` first fits its linear path to ``linear_fit_batches``
+training batches (``VideoVAE.fit_linear_path``), so it starts as the best linear codec of its
+compression and training learns the rest.
+
 ``train_part = "decoder"`` fine-tunes only the decoder of an ``init`` autoencoder: the encoder is
 frozen and its latent scale/shift are kept, so the latents (and every diffusion model trained on
 them) stay exactly valid while reconstructions get sharper.
@@ -76,6 +80,7 @@ class VAETrainConfig:
     sample_every: int = 500
     ckpt_every: int = 250
     stats_batches: int = 8  # batches used to measure the latent scale/shift
+    linear_fit_batches: int = 64  # batches whose principal components start a fresh linear path (vae.linear_path)
     save_dtype: Literal["float32", "bfloat16"] = "float32"  # dtype of the exported vae.safetensors
     seed: int = 0
     init: str = ""  # a vae.safetensors whose weights start a new run (same architecture, or fewer latent channels)
@@ -306,6 +311,14 @@ class VAETrainer:
                     psnr=psnr(recon.detach().float(), x).mean().item())
         return logs
 
+    def fit_linear_path(self) -> None:
+        """Start a fresh model's linear path as the principal components of ``linear_fit_batches``
+        training batches (their own seed): the model then begins as the best linear codec."""
+        fit_cfg = dataclasses.replace(self.cfg.data, seed=self.cfg.data.seed + 3571)
+        batches = self._batches(fit_cfg)
+        self.model.fit_linear_path(next(batches)["video"].to(self.device) for _ in range(self.cfg.linear_fit_batches))
+        logger.info("linear path: principal components of %d batches", self.cfg.linear_fit_batches)
+
     @torch.no_grad()
     def write_sample(self, x: torch.Tensor) -> Path:
         """Reconstruct x (B, C, T, H, W) and write input | reconstruction side by side."""
@@ -326,6 +339,8 @@ class VAETrainer:
                                          batch_size=min(cfg.data.batch_size, 2),
                                          split="test" if cfg.data.source == "world" else cfg.data.split)
         sample_x = next(self._batches(sample_cfg))["video"].to(self.device)
+        if self.step == 0 and self.model.cfg.linear_path and not cfg.init:
+            self.fit_linear_path()
         end = cfg.steps if stop_after is None else min(cfg.steps, stop_after)
         bar = tqdm(total=cfg.steps, initial=self.step, desc="vae", unit="step", disable=not progress)
         t0, seen = time.perf_counter(), 0
