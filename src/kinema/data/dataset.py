@@ -33,6 +33,8 @@ import csv
 import json
 import logging
 import math
+import multiprocessing
+import multiprocessing.context
 import os
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -630,6 +632,16 @@ def _worker_init(_: int) -> None:
     torch.set_num_threads(1)
 
 
+def _worker_context() -> multiprocessing.context.BaseContext:
+    """Workers start from a fork server, not by forking this process: a child forked from a process
+    whose threads (torch's pool, PyAV decoders, thread-pooled reads) hold a lock can deadlock before
+    its first batch (seen in CI: 2 video workers hung for 643 s). The server preloads this module,
+    so starting a worker stays cheap."""
+    ctx = multiprocessing.get_context("forkserver")
+    ctx.set_forkserver_preload([__name__])
+    return ctx
+
+
 class BatchLoader:
     """What training iterates: batches (dicts, see the module docstring) from a DataLoader.
 
@@ -693,6 +705,7 @@ def build_dataloader(
         "num_workers": cfg.num_workers,
         "pin_memory": pin_memory,
         "worker_init_fn": _worker_init if cfg.num_workers > 0 else None,
+        "multiprocessing_context": _worker_context() if cfg.num_workers > 0 else None,
     }
     if cfg.source in ("world", "latents"):
         stream = (WorldDataset if cfg.source == "world" else LatentDataset)(cfg, rank=rank, world_size=world_size)
