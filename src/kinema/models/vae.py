@@ -98,7 +98,7 @@ class VAEConfig:
     spatial_factor: int = 8
     patch_size: int = 1  # space-to-depth factor at input/output (power of two, <= spatial_factor)
     mid_attention: bool = False  # single-head attention over each frame's pixels in the middle blocks
-    linear_path: bool = False  # a linear block code beside the network (see the module docstring)
+    linear_path: bool = False  # a linear block code beside the network (module docstring); no preset uses it yet
     causal_padding: Literal["replicate", "zeros"] = "replicate"  # what the causal convs see before frame 0
     scale: list[float] = field(default_factory=list)
     shift: list[float] = field(default_factory=list)
