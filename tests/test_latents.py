@@ -137,3 +137,14 @@ def test_a_video_folder_builds_too(vae_path, tmp_path):
         want = vae.encode(video["video"]).mode()
     order = [d.source.index(s) for s in video["source"]]
     torch.testing.assert_close(d.latents[order].float(), want, atol=2e-3, rtol=2e-3)
+
+
+def test_committed_autoencoders_keep_their_fingerprints():
+    """Latent folders built on the committed autoencoders (hours of CPU each) stay valid: a new
+    VAEConfig field must not change an existing encoder's fingerprint (``latents._LATER_FIELDS``)."""
+    root = Path(__file__).resolve().parents[1] / "weights"
+    default, world4 = load_vae(root / "default" / "vae.safetensors"), load_vae(root / "vae_world4.safetensors")
+    assert encoder_fingerprint(default) == "c59bc82d78db6132"  # update only when the encoder itself changes
+    assert encoder_fingerprint(world4) == "9c7be0b5fd381e3f"
+    default.cfg.linear_path = True  # a field set otherwise does count
+    assert encoder_fingerprint(default) != "c59bc82d78db6132"

@@ -69,12 +69,18 @@ INDEX_FILE = "index.json"
 SHARD_CLIPS = 1024  # clips per shard file
 
 
+# VAEConfig fields added after latent folders were first built, with the value that means "as before":
+# they enter the fingerprint only when set otherwise, so the folders built before them stay valid
+_LATER_FIELDS = {"linear_path": False}
+
+
 def encoder_fingerprint(vae: torch.nn.Module) -> str:
     """SHA-256 (hex, 16 chars) of the encoder's weights and the latent layout: equal exactly when two
     autoencoders map every video to the same latents (decoders and latent scale/shift may differ)."""
     h = hashlib.sha256()
     cfg = vae.cfg  # type: ignore[attr-defined]
-    layout = {k: v for k, v in dataclasses.asdict(cfg).items() if k not in ("scale", "shift")}
+    layout = {k: v for k, v in dataclasses.asdict(cfg).items() if k not in ("scale", "shift")
+              and not (k in _LATER_FIELDS and v == _LATER_FIELDS[k])}
     h.update(json.dumps(layout, sort_keys=True).encode())
     for name, t in sorted(vae.encoder.state_dict().items()):  # type: ignore[attr-defined]
         h.update(name.encode())
