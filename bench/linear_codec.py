@@ -34,7 +34,7 @@ import torch
 
 from kinema.data.dataset import to_model_video, to_uint8_frames
 from kinema.errors import KinemaError
-from kinema.models.vae import PatchLinear, VAEConfig, linear_path_pca
+from kinema.models.vae import PatchLinear, VAEConfig, VideoVAE, linear_path_pca
 
 
 class LinearCodec:
@@ -75,12 +75,14 @@ def frame_motion(frames: np.ndarray) -> np.ndarray:
     return np.concatenate([[0.0], np.abs(np.diff(x, axis=0)).reshape(len(x) - 1, -1).mean(1)])
 
 
-def training_videos(paths: Sequence[str], *, size: tuple[int, int], max_frames: int, ft: int, s: int,
+def training_videos(paths: Sequence[str], model: VideoVAE, *, size: tuple[int, int], max_frames: int,
                     fps: float | None = None) -> list[np.ndarray]:
-    """The entries of ``paths`` (manifests or folders) read center-cropped to ``size``, trimmed to
-    ``1 + ft·j`` frames (≤ max_frames); unreadable entries are skipped with their reason printed."""
+    """The entries of ``paths`` (manifests or folders) read center-cropped to ``size`` and fitted to
+    ``model`` (``vae_eval.fit_video``: ``1 + ft·j`` frames, at most ``max_frames``); unreadable
+    entries are skipped with their reason printed."""
     from kinema.data.dataset import find_entries
     from kinema.data.video_io import read_video
+    from kinema.eval.vae_eval import fit_video
 
     out = []
     for path in paths:
@@ -94,8 +96,7 @@ def training_videos(paths: Sequence[str], *, size: tuple[int, int], max_frames: 
             except KinemaError as err:
                 print(f"skipped {e.path}: {err}")
                 continue
-            t = 1 + ((frames.shape[0] - 1) // ft) * ft
-            out.append(frames[:t, : size[0] // s * s, : size[1] // s * s])
+            out.append(fit_video(frames, model, max_frames))
     if not out:
         raise KinemaError(f"no training footage could be read from {', '.join(paths)}")
     return out
@@ -109,7 +110,7 @@ def compare(checkpoint: str, train: Sequence[str], videos: Sequence[str], size: 
     torch.set_num_threads(threads)
     model = resolve_vae(checkpoint)
     ft, s, k = model.cfg.temporal_factor, model.cfg.spatial_factor, model.cfg.latent_channels
-    codec = LinearCodec(model.cfg, training_videos(train, size=size, max_frames=max_frames, ft=ft, s=s))
+    codec = LinearCodec(model.cfg, training_videos(train, model, size=size, max_frames=max_frames))
     rows = []
     for path in videos:
         frames = fit_video(read_for_eval(Path(path), fps=None, size=size, max_frames=max_frames), model)
